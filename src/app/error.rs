@@ -1,0 +1,142 @@
+//! The one error type handlers return, and the one JSON shape every error has:
+//! `{"error": "<code>", "message": "<text>"}`.
+//!
+//! `into_response` has no side effects. For 5xx it sends a generic message and
+//! keeps the real cause in a response extension ([`ErrorDetail`]), which the
+//! request-span middleware records; internals never reach the client.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("upstream request failed: {0}")]
+    BadGateway(String),
+    #[error("upstream did not answer within {0} ms")]
+    GatewayTimeout(u128),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The cause of a 5xx, for the logs and the span, never for the client.
+#[derive(Clone, Debug)]
+pub struct ErrorDetail(pub String);
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            AppError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            let mut response = error_response(status, None);
+            response.extensions_mut().insert(ErrorDetail(self.to_string()));
+            response
+        } else {
+            error_response(status, Some(self.to_string()))
+        }
+    }
+}
+
+/// Our JSON error body for `status`; `message` defaults to a generic text.
+pub fn error_response(status: StatusCode, message: Option<String>) -> Response {
+    let code = code_for(status);
+    let message = message.unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_owned()
+    });
+    (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
+        StatusCode::BAD_GATEWAY => "bad_gateway",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        StatusCode::GATEWAY_TIMEOUT => "gateway_timeout",
+        s if s.is_client_error() => "client_error",
+        _ => "server_error",
+    }
+}
+
+/// Gives error responses made outside our handlers (405, 408, 413 from axum
+/// and tower-http) our JSON shape. Responses that are already JSON pass.
+pub fn ensure_json_error(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response.headers().get(header::CONTENT_TYPE)
+        == Some(&HeaderValue::from_static("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let mut fixed = error_response(status, None);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fixed.headers_mut().insert(name, value.clone());
+        }
+    }
+    fixed.extensions_mut().extend(parts.extensions);
+    fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body(r: Response) -> serde_json::Value {
+        serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn server_errors_hide_their_cause_but_keep_it_for_the_logs() {
+        let r = AppError::Internal("db password wrong".into()).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.extensions().get::<ErrorDetail>().unwrap().0, "db password wrong");
+        let b = body(r).await;
+        assert_eq!(b, json!({"error": "internal_error", "message": "Internal Server Error"}));
+    }
+
+    #[tokio::test]
+    async fn client_errors_say_what_was_wrong() {
+        let r = AppError::NotFound("user 2000 not found".into()).into_response();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(body(r).await, json!({"error": "not_found", "message": "user 2000 not found"}));
+    }
+
+    #[tokio::test]
+    async fn foreign_error_responses_get_our_shape() {
+        let r = (StatusCode::PAYLOAD_TOO_LARGE, "length limit exceeded").into_response();
+        let r = ensure_json_error(r);
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            body(r).await,
+            json!({"error": "payload_too_large", "message": "Payload Too Large"})
+        );
+    }
+}

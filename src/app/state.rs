@@ -1,0 +1,50 @@
+//! What handlers share: settings from `Config` and the outgoing HTTP client.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    config::{Config, Target},
+    telemetry::propagation::Propagation,
+};
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub service_name: String,
+    pub target: Target,
+    pub users_latency: Duration,
+    pub database_latency: Duration,
+    pub external_url: String,
+    pub external_timeout: Duration,
+    pub http_client: reqwest::Client,
+    pub propagation: Propagation,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn from_config(config: &Config) -> Result<Self, reqwest::Error> {
+        let http_client = reqwest::Client::builder()
+            .timeout(config.external_timeout)
+            .connect_timeout(config.external_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self(Arc::new(Inner {
+            service_name: crate::telemetry::service_name(config),
+            target: config.target,
+            users_latency: config.users_latency,
+            database_latency: config.database_latency,
+            external_url: config.external_url.clone(),
+            external_timeout: config.external_timeout,
+            http_client,
+            propagation: Propagation::new(&config.propagators),
+        })))
+    }
+}

@@ -1,0 +1,569 @@
+//! Reads the environment once into a typed [`Config`].
+//!
+//! Nothing else in the crate calls `std::env::var`. [`Config::from_lookup`]
+//! takes a lookup function so tests feed a map instead of mutating the
+//! process environment. Every bad value is reported at once, each naming its
+//! variable and the values it accepts.
+
+use std::{fmt, time::Duration};
+
+/// Environment variable names, all in one place (the README's table follows this list).
+pub mod vars {
+    pub const APP_TARGET: &str = "APP_TARGET";
+    pub const PORT: &str = "PORT";
+    pub const SHUTDOWN_TIMEOUT_SECS: &str = "SHUTDOWN_TIMEOUT_SECS";
+    pub const REQUEST_TIMEOUT_SECS: &str = "REQUEST_TIMEOUT_SECS";
+    pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+    pub const USERS_LATENCY_MS: &str = "USERS_LATENCY_MS";
+    pub const DATABASE_LATENCY_MS: &str = "DATABASE_LATENCY_MS";
+    pub const EXTERNAL_URL: &str = "EXTERNAL_URL";
+    pub const EXTERNAL_TIMEOUT_MS: &str = "EXTERNAL_TIMEOUT_MS";
+    pub const LOG_FORMAT: &str = "LOG_FORMAT";
+    pub const RUST_LOG: &str = "RUST_LOG";
+    pub const TRACE_HEALTH_CHECKS: &str = "TRACE_HEALTH_CHECKS";
+    pub const LAMBDA_FLUSH_TIMEOUT_MS: &str = "LAMBDA_FLUSH_TIMEOUT_MS";
+    pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+    pub const OTEL_TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
+    pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+    pub const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+    pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+    pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
+    pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
+    pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
+    pub const AWS_REGION: &str = "AWS_REGION";
+    pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+    pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+    pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
+    pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
+    pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
+    pub const ECS_CONTAINER_METADATA_URI_V4: &str = "ECS_CONTAINER_METADATA_URI_V4";
+}
+
+/// Where the Router is served. The only decision `serve` branches on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Http,
+    Lambda,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Http => "http",
+            Target::Lambda => "lambda",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TracesExporter {
+    Otlp,
+    Console,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    HttpProtobuf,
+    Grpc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SamplerConfig {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagator {
+    Xray,
+    TraceContext,
+    Baggage,
+}
+
+/// Facts about the Lambda sandbox, present when the target is Lambda.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LambdaEnv {
+    pub runtime_api: String,
+    pub function_name: String,
+    pub function_version: String,
+    pub memory_mb: u32,
+    pub log_stream: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub target: Target,
+    pub port: u16,
+    pub shutdown_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub users_latency: Duration,
+    pub database_latency: Duration,
+    pub external_url: String,
+    pub external_timeout: Duration,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub trace_health_checks: bool,
+    pub lambda_flush_timeout: Duration,
+    pub service_name: Option<String>,
+    pub traces_exporter: TracesExporter,
+    pub otlp_protocol: OtlpProtocol,
+    pub otlp_traces_endpoint: String,
+    pub sampler: SamplerConfig,
+    pub propagators: Vec<Propagator>,
+    pub region: Option<String>,
+    pub lambda: Option<LambdaEnv>,
+    pub ecs_metadata_uri: Option<String>,
+}
+
+/// One bad setting: the variable, what was wrong, and what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidVar {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+/// Every bad setting found, so one start-up attempt reports them all.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<InvalidVar>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|e| format!("{}: {}", e.var, e.problem))
+            .collect();
+        write!(f, "invalid configuration: {}", parts.join("; "))
+    }
+}
+
+/// Collects errors while each variable is parsed.
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<InvalidVar>,
+}
+
+impl Reader<'_> {
+    /// The trimmed value, `None` when unset or empty (an empty variable means "default").
+    fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn fail(&mut self, var: &'static str, problem: impl Into<String>) {
+        self.errors.push(InvalidVar {
+            var,
+            problem: problem.into(),
+        });
+    }
+
+    fn choice<T: Copy>(&mut self, var: &'static str, default: T, options: &[(&str, T)]) -> T {
+        let Some(raw) = self.get(var) else {
+            return default;
+        };
+        if let Some((_, value)) = options.iter().find(|(name, _)| *name == raw) {
+            return *value;
+        }
+        let valid: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+        self.fail(
+            var,
+            format!("'{raw}' is not one of {}", valid.join(", ")),
+        );
+        default
+    }
+
+    fn number<T>(&mut self, var: &'static str, default: T, min: T, max: T) -> T
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let Some(raw) = self.get(var) else {
+            return default;
+        };
+        match raw.parse::<T>() {
+            Ok(v) if v >= min && v <= max => v,
+            _ => {
+                self.fail(
+                    var,
+                    format!("'{raw}' is not an integer from {min} to {max}"),
+                );
+                default
+            }
+        }
+    }
+
+    fn millis(&mut self, var: &'static str, default: u64, max: u64) -> Duration {
+        Duration::from_millis(self.number(var, default, 0, max))
+    }
+
+    fn url(&mut self, var: &'static str, default: &str) -> String {
+        let value = self.get(var).unwrap_or_else(|| default.to_owned());
+        match value.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() =>
+            {
+                value
+            }
+            _ => {
+                self.fail(var, format!("'{value}' is not an http:// or https:// URL"));
+                default.to_owned()
+            }
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`, validating every value.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use vars::*;
+        let mut r = Reader {
+            lookup: &lookup,
+            errors: Vec::new(),
+        };
+
+        let runtime_api = r.get(AWS_LAMBDA_RUNTIME_API);
+        let default_target = if runtime_api.is_some() {
+            Target::Lambda
+        } else {
+            Target::Http
+        };
+        let target = r.choice(
+            APP_TARGET,
+            default_target,
+            &[("http", Target::Http), ("lambda", Target::Lambda)],
+        );
+        let lambda = (target == Target::Lambda).then(|| read_lambda_env(&mut r, runtime_api));
+
+        let port = r.number(PORT, 8080u16, 0, u16::MAX);
+        let shutdown_timeout = Duration::from_secs(r.number(SHUTDOWN_TIMEOUT_SECS, 20u64, 1, 3600));
+        let request_timeout = Duration::from_secs(r.number(REQUEST_TIMEOUT_SECS, 15u64, 1, 3600));
+        let max_body_bytes = r.number(MAX_BODY_BYTES, 1_048_576usize, 0, 1 << 30);
+        let users_latency = r.millis(USERS_LATENCY_MS, 100, 60_000);
+        let database_latency = r.millis(DATABASE_LATENCY_MS, 200, 60_000);
+        let external_url = r.url(EXTERNAL_URL, "https://httpbin.org/delay/1");
+        let external_timeout = r.millis(EXTERNAL_TIMEOUT_MS, 3000, 600_000);
+        if external_timeout.is_zero() {
+            r.fail(EXTERNAL_TIMEOUT_MS, "must be at least 1");
+        }
+        let log_format = r.choice(
+            LOG_FORMAT,
+            LogFormat::Json,
+            &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)],
+        );
+        let log_filter = r.get(RUST_LOG).unwrap_or_else(|| "info".to_owned());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+            r.fail(RUST_LOG, format!("'{log_filter}' is not a valid filter ({e})"));
+        }
+        let trace_health_checks = r.choice(
+            TRACE_HEALTH_CHECKS,
+            false,
+            &[("true", true), ("false", false)],
+        );
+        let lambda_flush_timeout = r.millis(LAMBDA_FLUSH_TIMEOUT_MS, 300, 60_000);
+
+        let service_name = r.get(OTEL_SERVICE_NAME);
+        let traces_exporter = r.choice(
+            OTEL_TRACES_EXPORTER,
+            TracesExporter::Otlp,
+            &[
+                ("otlp", TracesExporter::Otlp),
+                ("console", TracesExporter::Console),
+                ("none", TracesExporter::None),
+            ],
+        );
+        let protocols = [
+            ("http/protobuf", OtlpProtocol::HttpProtobuf),
+            ("grpc", OtlpProtocol::Grpc),
+        ];
+        let general_protocol = r.choice(
+            OTEL_EXPORTER_OTLP_PROTOCOL,
+            OtlpProtocol::HttpProtobuf,
+            &protocols,
+        );
+        let otlp_protocol = r.choice(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, general_protocol, &protocols);
+        let otlp_traces_endpoint = traces_endpoint(&mut r, otlp_protocol);
+        let sampler = read_sampler(&mut r);
+        let propagators = read_propagators(&mut r);
+        let region = r.get(AWS_REGION);
+        let ecs_metadata_uri = r.get(ECS_CONTAINER_METADATA_URI_V4);
+
+        if !r.errors.is_empty() {
+            return Err(ConfigError(r.errors));
+        }
+        Ok(Config {
+            target,
+            port,
+            shutdown_timeout,
+            request_timeout,
+            max_body_bytes,
+            users_latency,
+            database_latency,
+            external_url,
+            external_timeout,
+            log_format,
+            log_filter,
+            trace_health_checks,
+            lambda_flush_timeout,
+            service_name,
+            traces_exporter,
+            otlp_protocol,
+            otlp_traces_endpoint,
+            sampler,
+            propagators,
+            region,
+            lambda,
+            ecs_metadata_uri,
+        })
+    }
+}
+
+/// lambda_runtime panics when these are missing; we report them instead.
+fn read_lambda_env(r: &mut Reader<'_>, runtime_api: Option<String>) -> LambdaEnv {
+    use vars::*;
+    let required = |r: &mut Reader<'_>, var: &'static str| {
+        r.get(var).unwrap_or_else(|| {
+            r.fail(var, "must be set when APP_TARGET is lambda");
+            String::new()
+        })
+    };
+    let runtime_api = runtime_api.unwrap_or_else(|| required(r, AWS_LAMBDA_RUNTIME_API));
+    let function_name = required(r, AWS_LAMBDA_FUNCTION_NAME);
+    let function_version = required(r, AWS_LAMBDA_FUNCTION_VERSION);
+    if r.get(AWS_LAMBDA_FUNCTION_MEMORY_SIZE).is_none() {
+        r.fail(AWS_LAMBDA_FUNCTION_MEMORY_SIZE, "must be set when APP_TARGET is lambda");
+    }
+    let memory_mb = r.number(AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 128u32, 1, 1 << 20);
+    LambdaEnv {
+        runtime_api,
+        function_name,
+        function_version,
+        memory_mb,
+        log_stream: r.get(AWS_LAMBDA_LOG_STREAM_NAME),
+    }
+}
+
+/// Per the OTel spec: the signal-specific endpoint is used as is; the general
+/// one gets `/v1/traces` appended for http/protobuf.
+fn traces_endpoint(r: &mut Reader<'_>, protocol: OtlpProtocol) -> String {
+    use vars::*;
+    if r.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).is_some() {
+        return r.url(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "http://localhost:4318/v1/traces");
+    }
+    let (default, suffix) = match protocol {
+        OtlpProtocol::HttpProtobuf => ("http://localhost:4318", "/v1/traces"),
+        OtlpProtocol::Grpc => ("http://localhost:4317", ""),
+    };
+    let base = r.url(OTEL_EXPORTER_OTLP_ENDPOINT, default);
+    format!("{}{suffix}", base.trim_end_matches('/'))
+}
+
+fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
+    use vars::*;
+    let name = r.choice(
+        OTEL_TRACES_SAMPLER,
+        "parentbased_always_on",
+        &[
+            ("always_on", "always_on"),
+            ("always_off", "always_off"),
+            ("traceidratio", "traceidratio"),
+            ("parentbased_always_on", "parentbased_always_on"),
+            ("parentbased_always_off", "parentbased_always_off"),
+            ("parentbased_traceidratio", "parentbased_traceidratio"),
+        ],
+    );
+    let read_ratio = |r: &mut Reader<'_>| match r.get(OTEL_TRACES_SAMPLER_ARG) {
+        None => 1.0,
+        Some(raw) => match raw.parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => v,
+            _ => {
+                r.fail(
+                    OTEL_TRACES_SAMPLER_ARG,
+                    format!("'{raw}' is not a number from 0.0 to 1.0"),
+                );
+                1.0
+            }
+        },
+    };
+    match name {
+        "always_on" => SamplerConfig::AlwaysOn,
+        "always_off" => SamplerConfig::AlwaysOff,
+        "traceidratio" => SamplerConfig::TraceIdRatio(read_ratio(r)),
+        "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(read_ratio(r)),
+        _ => SamplerConfig::ParentBasedAlwaysOn,
+    }
+}
+
+fn read_propagators(r: &mut Reader<'_>) -> Vec<Propagator> {
+    let default = vec![Propagator::Xray, Propagator::TraceContext, Propagator::Baggage];
+    let Some(raw) = r.get(vars::OTEL_PROPAGATORS) else {
+        return default;
+    };
+    let mut out = Vec::new();
+    for name in raw.split(',').map(str::trim) {
+        match name {
+            "xray" => out.push(Propagator::Xray),
+            "tracecontext" => out.push(Propagator::TraceContext),
+            "baggage" => out.push(Propagator::Baggage),
+            "none" => {}
+            _ => {
+                r.fail(
+                    vars::OTEL_PROPAGATORS,
+                    format!("'{name}' is not one of xray, tracecontext, baggage, none"),
+                );
+                return default;
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.target, Target::Http);
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(c.users_latency, Duration::from_millis(100));
+        assert_eq!(c.database_latency, Duration::from_millis(200));
+        assert_eq!(c.external_url, "https://httpbin.org/delay/1");
+        assert_eq!(c.external_timeout, Duration::from_millis(3000));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.traces_exporter, TracesExporter::Otlp);
+        assert_eq!(c.otlp_protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(c.otlp_traces_endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(c.sampler, SamplerConfig::ParentBasedAlwaysOn);
+        assert_eq!(
+            c.propagators,
+            vec![Propagator::Xray, Propagator::TraceContext, Propagator::Baggage]
+        );
+        assert!(!c.trace_health_checks);
+    }
+
+    #[test]
+    fn runtime_api_selects_lambda_unless_app_target_says_otherwise() {
+        let lambda = [
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ];
+        assert_eq!(parse(&lambda).unwrap().target, Target::Lambda);
+        let mut forced = lambda.to_vec();
+        forced.push(("APP_TARGET", "http"));
+        assert_eq!(parse(&forced).unwrap().target, Target::Http);
+    }
+
+    #[test]
+    fn lambda_target_without_runtime_variables_names_each_one() {
+        let err = parse(&[("APP_TARGET", "lambda")]).unwrap_err();
+        let vars: Vec<&str> = err.0.iter().map(|e| e.var).collect();
+        assert_eq!(
+            vars,
+            vec![
+                "AWS_LAMBDA_RUNTIME_API",
+                "AWS_LAMBDA_FUNCTION_NAME",
+                "AWS_LAMBDA_FUNCTION_VERSION",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_variable_and_valid_values() {
+        let err = parse(&[
+            ("APP_TARGET", "fargate"),
+            ("PORT", "eighty"),
+            ("OTEL_TRACES_EXPORTER", "jaeger"),
+            ("LOG_FORMAT", "xml"),
+            ("OTEL_PROPAGATORS", "xray,b3"),
+            ("EXTERNAL_URL", "ftp://example.com"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("APP_TARGET: 'fargate' is not one of http, lambda"), "{text}");
+        assert!(text.contains("PORT: 'eighty' is not an integer from 0 to 65535"), "{text}");
+        assert!(text.contains("OTEL_TRACES_EXPORTER: 'jaeger' is not one of otlp, console, none"));
+        assert!(text.contains("LOG_FORMAT: 'xml' is not one of json, pretty"));
+        assert!(text.contains("OTEL_PROPAGATORS: 'b3'"));
+        assert!(text.contains("EXTERNAL_URL: 'ftp://example.com'"));
+        assert_eq!(err.0.len(), 6);
+        assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn zero_latencies_are_allowed() {
+        let c = parse(&[("USERS_LATENCY_MS", "0"), ("DATABASE_LATENCY_MS", "0")]).unwrap();
+        assert!(c.users_latency.is_zero() && c.database_latency.is_zero());
+    }
+
+    #[test]
+    fn endpoints_follow_the_otel_spec() {
+        let c = parse(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).unwrap();
+        assert_eq!(c.otlp_traces_endpoint, "http://collector:4318/v1/traces");
+        let c = parse(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap();
+        assert_eq!(c.otlp_traces_endpoint, "http://localhost:4317");
+        let c = parse(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:9999/custom"),
+        ])
+        .unwrap();
+        assert_eq!(c.otlp_traces_endpoint, "http://b:9999/custom");
+    }
+
+    #[test]
+    fn sampler_ratio_is_validated() {
+        let c = parse(&[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(c.sampler, SamplerConfig::ParentBasedTraceIdRatio(0.25));
+        let err = parse(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.0[0].var, "OTEL_TRACES_SAMPLER_ARG");
+    }
+
+    #[test]
+    fn propagators_can_be_narrowed_or_disabled() {
+        let c = parse(&[("OTEL_PROPAGATORS", "tracecontext")]).unwrap();
+        assert_eq!(c.propagators, vec![Propagator::TraceContext]);
+        let c = parse(&[("OTEL_PROPAGATORS", "none")]).unwrap();
+        assert!(c.propagators.is_empty());
+    }
+}

@@ -1,0 +1,14 @@
+//! axum-xray-otel: one axum Router served on ECS Fargate (HTTP behind an ALB)
+//! or on AWS Lambda (lambda_http), chosen at run time, with OpenTelemetry
+//! traces that AWS X-Ray joins correctly on both.
+//!
+//! - [`config`] reads the environment once into a typed `Config`.
+//! - [`app`] is the Router: routes, errors, middleware.
+//! - [`telemetry`] owns tracing, logs and propagation.
+//! - [`serve`] runs the Router on the chosen target; nothing else knows which.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod serve;
+pub mod telemetry;

@@ -1,0 +1,76 @@
+use std::{process::ExitCode, sync::Arc};
+
+use axum_xray_otel::{
+    cli::{self, Command},
+    config::Config,
+    serve, telemetry,
+};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&args) {
+        Ok(command) => command,
+        Err(e) => return fail(&format!("{e}\n{}", cli::USAGE), 2),
+    };
+    if command == Command::Help || command == Command::Version {
+        let text = if command == Command::Help {
+            cli::USAGE.to_owned()
+        } else {
+            format!("axum-xray-otel {}", env!("CARGO_PKG_VERSION"))
+        };
+        return say(&text);
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => return fail(&e.to_string(), 2),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}"), 1),
+    };
+    match command {
+        Command::CheckConfig => say(&format!("{config:#?}")),
+        Command::Healthcheck => match runtime.block_on(serve::http::healthcheck(config.port)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("unhealthy: {e}"), 1),
+        },
+        _ => runtime.block_on(run(config)),
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
+    let telemetry = match telemetry::init(&config) {
+        Ok(t) => Arc::new(t),
+        Err(e) => return fail(&format!("{e:#}"), 1),
+    };
+    let served = serve::run(&config, Arc::clone(&telemetry)).await;
+    if let Err(e) = &served {
+        tracing::error!(error = %e, "stopped");
+    }
+    let flushed = match Arc::try_unwrap(telemetry) {
+        Ok(t) => tokio::task::block_in_place(|| t.shutdown(config.shutdown_timeout)),
+        Err(t) => {
+            t.flush(config.shutdown_timeout);
+            Ok(())
+        }
+    };
+    if let Err(e) = flushed {
+        tracing::warn!(error = %e, "telemetry shutdown incomplete");
+    }
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("axum-xray-otel: {e}"), 1),
+    }
+}
+
+fn say(text: &str) -> ExitCode {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{text}");
+    ExitCode::SUCCESS
+}
+
+/// One line on stderr, then a non-zero exit.
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("axum-xray-otel: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,116 @@
+//! The HTTP target: hyper on a bound listener, with connection limits and a
+//! graceful drain.
+//!
+//! On shutdown the listener closes first (new connections are refused), then
+//! in-flight requests get up to the drain timeout to finish.
+
+use std::{future::Future, time::Duration};
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use crate::telemetry::http::ClientAddr;
+
+/// A client that has not sent its whole header block by then is cut off.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request line plus headers; larger gets 431.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// More headers than this gets 431.
+const MAX_HEADERS: usize = 64;
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()>,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, "listening");
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    // Out of file descriptors and the like: keep serving the rest.
+                    tracing::warn!(%error, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(timeout_secs = drain_timeout.as_secs(), "shutting down: draining requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(drain_timeout) => {
+            tracing::warn!("drain timeout reached; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM (ECS stopping the task) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+/// `axum-xray-otel healthcheck`: GET /health on the local port, for
+/// container health checks in an image without a shell.
+pub async fn healthcheck(port: u16) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://127.0.0.1:{port}/health");
+    let response = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url}: {}", response.status()))
+    }
+}

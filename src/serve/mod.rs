@@ -1,0 +1,50 @@
+//! Serves the Router on the configured target. The only module that knows
+//! ECS Fargate from Lambda.
+
+pub mod http;
+pub mod lambda;
+
+use std::sync::Arc;
+
+use crate::{
+    app::{self, AppState, Limits},
+    config::{Config, Target},
+    telemetry::{Telemetry, http::RequestTracing},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot listen on port {port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("lambda runtime failed: {0}")]
+    Lambda(String),
+}
+
+/// Builds the Router from `config` and serves it until shutdown.
+pub async fn run(config: &Config, telemetry: Arc<Telemetry>) -> Result<(), ServeError> {
+    let state = AppState::from_config(config)?;
+    let tracing = RequestTracing {
+        propagation: state.propagation.clone(),
+        enabled: telemetry.enabled(),
+        trace_health_checks: config.trace_health_checks,
+    };
+    let limits = Limits {
+        request_timeout: config.request_timeout,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let router = app::router(state, tracing, limits);
+    match config.target {
+        Target::Http => {
+            let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+                .await
+                .map_err(|source| ServeError::Bind { port: config.port, source })?;
+            http::run(listener, router, http::shutdown_signal(), config.shutdown_timeout).await?;
+            Ok(())
+        }
+        Target::Lambda => lambda::run(router, telemetry, config).await,
+    }
+}

@@ -1,0 +1,137 @@
+//! The request-span middleware, shared by both targets (on Lambda, lambda_http
+//! puts the invocation's trace header on the request as `x-amzn-trace-id`).
+//!
+//! One SERVER span per request, named `METHOD route`, started under the
+//! context extracted from the headers; its status and errors are recorded
+//! when the response is ready.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    middleware::Next,
+    response::Response,
+};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tracing::{Instrument, field::Empty};
+
+use super::{
+    logs::{LogIds, attach_log_ids, format_log_ids},
+    propagation::Propagation,
+    start_span,
+};
+use crate::app::error::ErrorDetail;
+
+/// The peer address of the connection, set by the HTTP server.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Facts about a Lambda invocation, set by the Lambda target on the request.
+#[derive(Clone, Debug)]
+pub struct FaasInvocation {
+    pub invocation_id: String,
+    pub coldstart: bool,
+}
+
+/// What the middleware needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RequestTracing {
+    pub propagation: Propagation,
+    /// Make spans at all (`OTEL_TRACES_EXPORTER` is not `none`).
+    pub enabled: bool,
+    /// Trace `/health` too (off by default: ALB checks would flood X-Ray).
+    pub trace_health_checks: bool,
+}
+
+pub async fn trace_request(
+    State(tracing_config): State<RequestTracing>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let skip = !tracing_config.enabled
+        || (!tracing_config.trace_health_checks && route.as_deref() == Some("/health"));
+    if skip {
+        return next.run(request).await;
+    }
+
+    let span = server_span(&request, route.as_deref());
+    let cx = start_span(&span, tracing_config.propagation.extract(request.headers()));
+    let (trace_id, span_id) = {
+        let otel_span = cx.span();
+        let sc = otel_span.span_context();
+        format_log_ids(sc.trace_id(), sc.span_id())
+    };
+    let request_id = request
+        .extensions()
+        .get::<FaasInvocation>()
+        .map(|faas| faas.invocation_id.clone());
+    attach_log_ids(&span, LogIds { trace_id, span_id, request_id });
+
+    let response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status();
+    span.record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+        let detail = response.extensions().get::<ErrorDetail>().map(|d| d.0.as_str());
+        span.in_scope(|| tracing::error!(status = status.as_u16(), error = detail.unwrap_or("unknown"), "request failed"));
+    }
+    response
+}
+
+fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
+    let method = request.method().as_str();
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let headers = request.headers();
+    let user_agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let span = tracing::info_span!(
+        "request",
+        otel.name = name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        { semconv::HTTP_REQUEST_METHOD } = method,
+        { semconv::HTTP_ROUTE } = route,
+        { semconv::URL_PATH } = request.uri().path(),
+        { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { semconv::CLIENT_ADDRESS } = client_address(request),
+        { semconv::USER_AGENT_ORIGINAL } = user_agent,
+        { semconv::FAAS_TRIGGER } = Empty,
+        { semconv::FAAS_INVOCATION_ID } = Empty,
+        { semconv::FAAS_COLDSTART } = Empty,
+    );
+    if let Some(faas) = request.extensions().get::<FaasInvocation>() {
+        span.record(semconv::FAAS_TRIGGER, "http");
+        span.record(semconv::FAAS_INVOCATION_ID, faas.invocation_id.as_str());
+        span.record(semconv::FAAS_COLDSTART, faas.coldstart);
+    }
+    span
+}
+
+/// The address the ALB (or Lambda's front end) appended last to
+/// `X-Forwarded-For`, else the connection's peer. Earlier entries are
+/// client-supplied and not trusted.
+fn client_address(request: &Request) -> Option<String> {
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .last();
+    match forwarded {
+        Some(addr) => Some(addr.to_owned()),
+        None => request
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|ClientAddr(addr)| addr.ip().to_string()),
+    }
+}

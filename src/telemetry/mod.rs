@@ -1,0 +1,119 @@
+//! Telemetry: the tracer provider, JSON logs, propagation and request spans.
+//!
+//! [`init`] installs the global `tracing` subscriber (logs filtered by
+//! `RUST_LOG`, spans filtered separately so `RUST_LOG=warn` never stops span
+//! export) and returns a [`Telemetry`] guard that flushes and shuts the
+//! provider down.
+
+pub mod http;
+mod logs;
+pub mod propagation;
+mod resource;
+mod trace;
+
+use std::time::Duration;
+
+use opentelemetry_semantic_conventions::attribute as semconv;
+use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt};
+
+use crate::config::{Config, LogFormat};
+
+pub use logs::format_log_ids;
+pub use trace::{TelemetryError, start_span};
+
+/// Names of the database attributes our simulated queries carry.
+pub mod db {
+    use opentelemetry_semantic_conventions::attribute as semconv;
+    pub const SYSTEM: &str = semconv::DB_SYSTEM_NAME;
+    pub const OPERATION: &str = semconv::DB_OPERATION_NAME;
+    pub const COLLECTION: &str = semconv::DB_COLLECTION_NAME;
+    pub const QUERY: &str = semconv::DB_QUERY_TEXT;
+    /// The lookups are simulated; this is the semconv value for "some SQL database".
+    pub const SIMULATED_SYSTEM: &str = "other_sql";
+}
+
+/// Our crate's spans are the only ones exported; everything else is logs only.
+const SPAN_TARGET_PREFIX: &str = "axum_xray_otel";
+
+/// The service name: `OTEL_SERVICE_NAME`, else a `service.name` in
+/// `OTEL_RESOURCE_ATTRIBUTES`, else the crate name; never `unknown_service`.
+pub fn service_name(config: &Config) -> String {
+    resource::service_name(config)
+}
+
+/// Owns the tracer provider; [`Telemetry::shutdown`] exports what is left.
+pub struct Telemetry {
+    tracing: Option<trace::Tracing>,
+}
+
+impl Telemetry {
+    /// Whether spans are made at all (`OTEL_TRACES_EXPORTER` is not `none`).
+    pub fn enabled(&self) -> bool {
+        self.tracing.is_some()
+    }
+
+    /// Exports every ended span, waiting at most `timeout`. Returns false on
+    /// timeout or export failure; never blocks longer than `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.tracing.as_ref().is_none_or(|t| t.flush(timeout))
+    }
+
+    /// Flushes and shuts the provider down.
+    pub fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
+        match self.tracing {
+            Some(t) => t.shutdown(timeout),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Installs logging and tracing for the process. Must run inside the Tokio
+/// runtime (the gRPC exporter and the ECS metadata fetch use it).
+pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
+    // reqwest is built without a default crypto provider; ring is ours. An
+    // error only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let log_filter = EnvFilter::try_new(&config.log_filter)
+        .map_err(|e| TelemetryError::Setup(format!("RUST_LOG: {e}")))?
+        // The exporter wrapper reports export failures, rate-limited.
+        .add_directive("opentelemetry_sdk=warn".parse().expect("valid directive"));
+    let quiet_export_errors = filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError");
+    let log_layer = match config.log_format {
+        LogFormat::Json => logs::json_layer().boxed(),
+        LogFormat::Pretty => logs::pretty_layer().boxed(),
+    }
+    .with_filter(log_filter)
+    .with_filter(quiet_export_errors);
+
+    let tracing = trace::Tracing::new(config)?;
+    let otel_layer = tracing.as_ref().map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t.tracer())
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_level(false)
+            .with_tracked_inactivity(false)
+            .with_filter(filter_fn(|meta| {
+                meta.is_span() && meta.target().starts_with(SPAN_TARGET_PREFIX)
+            }))
+    });
+
+    let subscriber = tracing_subscriber::registry()
+        .with(log_layer)
+        .with(otel_layer);
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|e| TelemetryError::Setup(e.to_string()))?;
+
+    if let Some(t) = &tracing {
+        t.load_ecs_metadata(config);
+    }
+    tracing::debug!(
+        exporter = ?config.traces_exporter,
+        endpoint = %config.otlp_traces_endpoint,
+        { semconv::SERVICE_NAME } = %service_name(config),
+        "telemetry ready"
+    );
+    Ok(Telemetry { tracing })
+}

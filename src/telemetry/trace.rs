@@ -1,0 +1,272 @@
+//! The tracer provider: exporter choice, batching, X-Ray ids, our sampler,
+//! and a bounded flush for Lambda.
+//!
+//! Keeping an incoming X-Ray `Root` that has no `Parent` (what an ALB sends)
+//! needs two small pieces: [`RootAwareIds`] hands that trace id to the SDK
+//! when it asks for a new one, and [`XraySampler`] applies the header's
+//! `Sampled` flag. [`start_span`] ties them together for one server span.
+
+use std::{
+    cell::Cell,
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc::{SyncSender, sync_channel},
+    },
+    time::Duration,
+};
+
+use opentelemetry::{
+    Context,
+    trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
+    KeyValue,
+};
+use opentelemetry_aws::trace::XrayIdGenerator;
+use opentelemetry_otlp::{WithExportConfig, SpanExporter as OtlpExporter};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, IdGenerator, Sampler, SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample,
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::{propagation::IncomingRoot, resource};
+use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesExporter};
+
+mod console;
+mod guarded;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("cannot set up telemetry: {0}")]
+    Setup(String),
+    #[error("tracer provider shutdown: {0}")]
+    Shutdown(#[from] opentelemetry_sdk::error::OTelSdkError),
+}
+
+pub(super) struct Tracing {
+    provider: SdkTracerProvider,
+    flusher: Flusher,
+    late_resource: guarded::LateResource,
+}
+
+impl Tracing {
+    /// `None` when `OTEL_TRACES_EXPORTER=none`: no spans are made at all.
+    pub(super) fn new(config: &Config) -> Result<Option<Self>, TelemetryError> {
+        let resource = resource::build(config);
+        let late_resource = guarded::LateResource::default();
+        let processor = match config.traces_exporter {
+            TracesExporter::None => return Ok(None),
+            TracesExporter::Console => batch(guarded::Guarded::new(
+                console::ConsoleExporter::default(),
+                late_resource.clone(),
+            )),
+            TracesExporter::Otlp => {
+                let exporter = match config.otlp_protocol {
+                    OtlpProtocol::HttpProtobuf => OtlpExporter::builder()
+                        .with_http()
+                        .with_endpoint(&config.otlp_traces_endpoint)
+                        .build()?,
+                    OtlpProtocol::Grpc => OtlpExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(&config.otlp_traces_endpoint)
+                        .build()?,
+                };
+                batch(guarded::Guarded::new(exporter, late_resource.clone()))
+            }
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .with_id_generator(RootAwareIds::default())
+            .with_sampler(XraySampler::new(config.sampler))
+            .with_resource(resource)
+            .build();
+        Ok(Some(Self {
+            flusher: Flusher::spawn(provider.clone()),
+            provider,
+            late_resource,
+        }))
+    }
+
+    pub(super) fn tracer(&self) -> SdkTracer {
+        self.provider.tracer(env!("CARGO_PKG_NAME"))
+    }
+
+    pub(super) fn flush(&self, timeout: Duration) -> bool {
+        self.flusher.flush(timeout)
+    }
+
+    /// ECS task metadata arrives after start-up; exports pick it up from then on.
+    pub(super) fn load_ecs_metadata(&self, config: &Config) {
+        if let Some(uri) = config.ecs_metadata_uri.clone() {
+            let base = resource::build(config);
+            let late = self.late_resource.clone();
+            tokio::spawn(async move {
+                if let Some(resource) = resource::with_ecs_metadata(base, &uri).await {
+                    late.set(resource);
+                    tracing::info!("ecs task metadata loaded");
+                }
+            });
+        }
+    }
+
+    pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
+        drop(self.flusher);
+        Ok(self.provider.shutdown_with_timeout(timeout)?)
+    }
+}
+
+/// The SDK's batch processor (its own thread, bounded queue, counted drops),
+/// sized by the `OTEL_BSP_*` variables it reads itself.
+fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(exporter: E) -> BatchSpanProcessor {
+    BatchSpanProcessor::builder(exporter).build()
+}
+
+thread_local! {
+    /// The trace id the next root span on this thread must use, set only
+    /// inside [`start_span`].
+    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
+
+/// X-Ray ids (epoch seconds first), or the incoming `Root` when there is one.
+#[derive(Debug, Default)]
+struct RootAwareIds(XrayIdGenerator);
+
+impl IdGenerator for RootAwareIds {
+    fn new_trace_id(&self) -> TraceId {
+        NEXT_TRACE_ID
+            .with(Cell::take)
+            .unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> opentelemetry::trace::SpanId {
+        self.0.new_span_id()
+    }
+}
+
+/// Starts `span` now, under the parent extracted from the request, and
+/// returns its context. A parentless X-Ray `Root` becomes the span's trace id.
+pub fn start_span(span: &tracing::Span, parent: Context) -> Context {
+    let adopted_root = parent
+        .get::<IncomingRoot>()
+        .filter(|_| !parent.span().span_context().is_valid())
+        .map(|root| root.trace_id);
+    // Fails only when the span is disabled; then there is nothing to start.
+    let _ = span.set_parent(parent);
+    match adopted_root {
+        Some(trace_id) => {
+            NEXT_TRACE_ID.with(|next| next.set(Some(trace_id)));
+            // Building the span happens here, on this thread, synchronously.
+            let cx = span.context();
+            NEXT_TRACE_ID.with(|next| next.set(None));
+            cx
+        }
+        None => span.context(),
+    }
+}
+
+/// The configured sampler, plus the X-Ray header's own decision where the
+/// SDK cannot see it: a `Root` without `Parent`, or `Sampled=?`.
+#[derive(Clone, Debug)]
+struct XraySampler(Sampler);
+
+impl XraySampler {
+    fn new(config: SamplerConfig) -> Self {
+        let sampler = match config {
+            SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+            SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+            SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+            SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            SamplerConfig::ParentBasedAlwaysOff => {
+                Sampler::ParentBased(Box::new(Sampler::AlwaysOff))
+            }
+            SamplerConfig::ParentBasedTraceIdRatio(r) => {
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+            }
+        };
+        Self(sampler)
+    }
+}
+
+impl ShouldSample for XraySampler {
+    fn should_sample(
+        &self,
+        parent: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let incoming = parent.and_then(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            // Only the server span itself: its children have a local parent.
+            (!sc.is_valid() || sc.is_remote()).then(|| cx.get::<IncomingRoot>().copied())?
+        });
+        let decision = match incoming.map(|root| root.sampled) {
+            Some(Some(true)) => SamplingDecision::RecordAndSample,
+            Some(Some(false)) => SamplingDecision::Drop,
+            Some(None) => {
+                // Decide as for a new trace, keeping the trace id.
+                return self.0.should_sample(None, trace_id, name, kind, attributes, links);
+            }
+            None => return self.0.should_sample(parent, trace_id, name, kind, attributes, links),
+        };
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state: TraceState::NONE,
+        }
+    }
+}
+
+/// Runs `force_flush` on its own thread so a caller can stop waiting after a
+/// timeout even when the collector never answers.
+struct Flusher {
+    wake: SyncSender<()>,
+    state: Arc<FlushState>,
+}
+
+#[derive(Default)]
+struct FlushState {
+    requested: AtomicU64,
+    completed: Mutex<u64>,
+    done: Condvar,
+}
+
+impl Flusher {
+    fn spawn(provider: SdkTracerProvider) -> Self {
+        let (wake, woken) = sync_channel::<()>(1);
+        let state = Arc::new(FlushState::default());
+        let worker = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("otel-flush".into())
+            .spawn(move || {
+                while woken.recv().is_ok() {
+                    // Every span ended before this load is covered by this flush.
+                    let generation = worker.requested.load(Ordering::SeqCst);
+                    if let Err(e) = provider.force_flush() {
+                        tracing::debug!(error = %e, "flush failed");
+                    }
+                    *worker.completed.lock().unwrap_or_else(|p| p.into_inner()) = generation;
+                    worker.done.notify_all();
+                }
+            })
+            .expect("spawning the flush thread");
+        Self { wake, state }
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        let mine = self.state.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        // Full means a wake-up is pending already; that flush will cover us.
+        let _ = self.wake.try_send(());
+        let completed = self.state.completed.lock().unwrap_or_else(|p| p.into_inner());
+        let (_completed, result) = self
+            .state
+            .done
+            .wait_timeout_while(completed, timeout, |done| *done < mine)
+            .unwrap_or_else(|p| p.into_inner());
+        !result.timed_out()
+    }
+}

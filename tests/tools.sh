@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the pinned tools of tests/tools.txt into a cached venv outside the repo
+# (idempotent: the venv is keyed by the hash of that file) and prints its bin directory.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pins="$here/tools.txt"
+python="${PYTHON:-python3}"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/axum-xray-otel"
+hash="$(sha256sum "$pins" | cut -c1-12)"
+venv="$cache/venv-$hash"
+
+if [[ ! -f "$venv/.complete" ]]; then
+  command -v "$python" >/dev/null || { echo "tools.sh: $python not found (Python >= 3.11 needed)" >&2; exit 2; }
+  echo "tools.sh: installing test tools into $venv (first run only)" >&2
+  rm -rf "$venv"
+  mkdir -p "$cache"
+  "$python" -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins" >&2
+  touch "$venv/.complete"
+fi
+echo "$venv/bin"
