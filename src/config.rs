@@ -14,6 +14,7 @@ pub mod vars {
     pub const SHUTDOWN_TIMEOUT_SECS: &str = "SHUTDOWN_TIMEOUT_SECS";
     pub const REQUEST_TIMEOUT_SECS: &str = "REQUEST_TIMEOUT_SECS";
     pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
+    pub const HEADER_READ_TIMEOUT_MS: &str = "HEADER_READ_TIMEOUT_MS";
     pub const USERS_LATENCY_MS: &str = "USERS_LATENCY_MS";
     pub const DATABASE_LATENCY_MS: &str = "DATABASE_LATENCY_MS";
     pub const EXTERNAL_URL: &str = "EXTERNAL_URL";
@@ -109,6 +110,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
     pub users_latency: Duration,
     pub database_latency: Duration,
     pub external_url: String,
@@ -179,10 +181,7 @@ impl Reader<'_> {
             return *value;
         }
         let valid: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
-        self.fail(
-            var,
-            format!("'{raw}' is not one of {}", valid.join(", ")),
-        );
+        self.fail(var, format!("'{raw}' is not one of {}", valid.join(", ")));
         default
     }
 
@@ -256,6 +255,10 @@ impl Config {
         let shutdown_timeout = Duration::from_secs(r.number(SHUTDOWN_TIMEOUT_SECS, 20u64, 1, 3600));
         let request_timeout = Duration::from_secs(r.number(REQUEST_TIMEOUT_SECS, 15u64, 1, 3600));
         let max_body_bytes = r.number(MAX_BODY_BYTES, 1_048_576usize, 0, 1 << 30);
+        let header_read_timeout = r.millis(HEADER_READ_TIMEOUT_MS, 10_000, 600_000);
+        if header_read_timeout.is_zero() {
+            r.fail(HEADER_READ_TIMEOUT_MS, "must be at least 1");
+        }
         let users_latency = r.millis(USERS_LATENCY_MS, 100, 60_000);
         let database_latency = r.millis(DATABASE_LATENCY_MS, 200, 60_000);
         let external_url = r.url(EXTERNAL_URL, "https://httpbin.org/delay/1");
@@ -270,7 +273,10 @@ impl Config {
         );
         let log_filter = r.get(RUST_LOG).unwrap_or_else(|| "info".to_owned());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
-            r.fail(RUST_LOG, format!("'{log_filter}' is not a valid filter ({e})"));
+            r.fail(
+                RUST_LOG,
+                format!("'{log_filter}' is not a valid filter ({e})"),
+            );
         }
         let trace_health_checks = r.choice(
             TRACE_HEALTH_CHECKS,
@@ -298,7 +304,11 @@ impl Config {
             OtlpProtocol::HttpProtobuf,
             &protocols,
         );
-        let otlp_protocol = r.choice(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, general_protocol, &protocols);
+        let otlp_protocol = r.choice(
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            general_protocol,
+            &protocols,
+        );
         let otlp_traces_endpoint = traces_endpoint(&mut r, otlp_protocol);
         let sampler = read_sampler(&mut r);
         let propagators = read_propagators(&mut r);
@@ -314,6 +324,7 @@ impl Config {
             shutdown_timeout,
             request_timeout,
             max_body_bytes,
+            header_read_timeout,
             users_latency,
             database_latency,
             external_url,
@@ -348,7 +359,10 @@ fn read_lambda_env(r: &mut Reader<'_>, runtime_api: Option<String>) -> LambdaEnv
     let function_name = required(r, AWS_LAMBDA_FUNCTION_NAME);
     let function_version = required(r, AWS_LAMBDA_FUNCTION_VERSION);
     if r.get(AWS_LAMBDA_FUNCTION_MEMORY_SIZE).is_none() {
-        r.fail(AWS_LAMBDA_FUNCTION_MEMORY_SIZE, "must be set when APP_TARGET is lambda");
+        r.fail(
+            AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+            "must be set when APP_TARGET is lambda",
+        );
     }
     let memory_mb = r.number(AWS_LAMBDA_FUNCTION_MEMORY_SIZE, 128u32, 1, 1 << 20);
     LambdaEnv {
@@ -365,7 +379,10 @@ fn read_lambda_env(r: &mut Reader<'_>, runtime_api: Option<String>) -> LambdaEnv
 fn traces_endpoint(r: &mut Reader<'_>, protocol: OtlpProtocol) -> String {
     use vars::*;
     if r.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).is_some() {
-        return r.url(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "http://localhost:4318/v1/traces");
+        return r.url(
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            "http://localhost:4318/v1/traces",
+        );
     }
     let (default, suffix) = match protocol {
         OtlpProtocol::HttpProtobuf => ("http://localhost:4318", "/v1/traces"),
@@ -413,7 +430,11 @@ fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
 }
 
 fn read_propagators(r: &mut Reader<'_>) -> Vec<Propagator> {
-    let default = vec![Propagator::Xray, Propagator::TraceContext, Propagator::Baggage];
+    let default = vec![
+        Propagator::Xray,
+        Propagator::TraceContext,
+        Propagator::Baggage,
+    ];
     let Some(raw) = r.get(vars::OTEL_PROPAGATORS) else {
         return default;
     };
@@ -467,7 +488,11 @@ mod tests {
         assert_eq!(c.sampler, SamplerConfig::ParentBasedAlwaysOn);
         assert_eq!(
             c.propagators,
-            vec![Propagator::Xray, Propagator::TraceContext, Propagator::Baggage]
+            vec![
+                Propagator::Xray,
+                Propagator::TraceContext,
+                Propagator::Baggage
+            ]
         );
         assert!(!c.trace_health_checks);
     }
@@ -513,8 +538,14 @@ mod tests {
         ])
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("APP_TARGET: 'fargate' is not one of http, lambda"), "{text}");
-        assert!(text.contains("PORT: 'eighty' is not an integer from 0 to 65535"), "{text}");
+        assert!(
+            text.contains("APP_TARGET: 'fargate' is not one of http, lambda"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PORT: 'eighty' is not an integer from 0 to 65535"),
+            "{text}"
+        );
         assert!(text.contains("OTEL_TRACES_EXPORTER: 'jaeger' is not one of otlp, console, none"));
         assert!(text.contains("LOG_FORMAT: 'xml' is not one of json, pretty"));
         assert!(text.contains("OTEL_PROPAGATORS: 'b3'"));

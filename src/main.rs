@@ -7,6 +7,7 @@ use axum_xray_otel::{
 };
 
 fn main() -> ExitCode {
+    telemetry::install_crypto_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match cli::parse(&args) {
         Ok(command) => command,
@@ -24,7 +25,10 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(&e.to_string(), 2),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}"), 1),
     };

@@ -47,7 +47,9 @@ impl IntoResponse for AppError {
         let status = self.status();
         if status.is_server_error() {
             let mut response = error_response(status, None);
-            response.extensions_mut().insert(ErrorDetail(self.to_string()));
+            response
+                .extensions_mut()
+                .insert(ErrorDetail(self.to_string()));
             response
         } else {
             error_response(status, Some(self.to_string()))
@@ -58,12 +60,8 @@ impl IntoResponse for AppError {
 /// Our JSON error body for `status`; `message` defaults to a generic text.
 pub fn error_response(status: StatusCode, message: Option<String>) -> Response {
     let code = code_for(status);
-    let message = message.unwrap_or_else(|| {
-        status
-            .canonical_reason()
-            .unwrap_or("Error")
-            .to_owned()
-    });
+    let message =
+        message.unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned());
     (status, Json(json!({ "error": code, "message": message }))).into_response()
 }
 
@@ -117,16 +115,25 @@ mod tests {
     async fn server_errors_hide_their_cause_but_keep_it_for_the_logs() {
         let r = AppError::Internal("db password wrong".into()).into_response();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(r.extensions().get::<ErrorDetail>().unwrap().0, "db password wrong");
+        assert_eq!(
+            r.extensions().get::<ErrorDetail>().unwrap().0,
+            "db password wrong"
+        );
         let b = body(r).await;
-        assert_eq!(b, json!({"error": "internal_error", "message": "Internal Server Error"}));
+        assert_eq!(
+            b,
+            json!({"error": "internal_error", "message": "Internal Server Error"})
+        );
     }
 
     #[tokio::test]
     async fn client_errors_say_what_was_wrong() {
         let r = AppError::NotFound("user 2000 not found".into()).into_response();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        assert_eq!(body(r).await, json!({"error": "not_found", "message": "user 2000 not found"}));
+        assert_eq!(
+            body(r).await,
+            json!({"error": "not_found", "message": "user 2000 not found"})
+        );
     }
 
     #[tokio::test]

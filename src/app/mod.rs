@@ -26,14 +26,20 @@ pub struct Limits {
 /// Builds the Router: routes, JSON errors for everything, request spans,
 /// panic recovery, a request timeout and a body size limit.
 pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(routes::root::get))
         .route("/health", get(routes::health::get))
         .route("/api/users/{id}", get(routes::users::get))
         .route("/api/database", get(routes::database::get))
         .route("/api/external", get(routes::external::get))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    with_middleware(routes, tracing, limits)
+}
+
+/// The middleware stack around any routes (tests add their own routes).
+pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) -> Router {
+    routes
         // Listed innermost first: the span sees the final status of everything.
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -49,7 +55,7 @@ async fn json_errors(response: Response) -> Response {
     error::ensure_json_error(response)
 }
 
-async fn not_found() -> AppError {
+pub async fn not_found() -> AppError {
     AppError::NotFound("no route for this path".to_owned())
 }
 

@@ -18,25 +18,33 @@ use tower::ServiceExt;
 
 use crate::telemetry::http::ClientAddr;
 
-/// A client that has not sent its whole header block by then is cut off.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request line plus headers; larger gets 431.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// More headers than this gets 431.
 const MAX_HEADERS: usize = 64;
+
+/// Connection-level timeouts of the HTTP target.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// A client that has not sent its whole header block by then is cut off.
+    pub header_read: Duration,
+    /// How long in-flight requests may take to finish after shutdown starts.
+    pub drain: Duration,
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
-    drain_timeout: Duration,
+    timeouts: Timeouts,
 ) -> std::io::Result<()> {
+    let drain_timeout = timeouts.drain;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "listening");
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(timeouts.header_read)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS);
     let graceful = GracefulShutdown::new();
@@ -59,7 +67,8 @@ pub async fn run(
             request.extensions_mut().insert(ClientAddr(peer));
             app.clone().oneshot(request)
         });
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -68,7 +77,10 @@ pub async fn run(
         });
     }
     drop(listener);
-    tracing::info!(timeout_secs = drain_timeout.as_secs(), "shutting down: draining requests");
+    tracing::info!(
+        timeout_secs = drain_timeout.as_secs(),
+        "shutting down: draining requests"
+    );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(drain_timeout) => {
@@ -107,7 +119,11 @@ pub async fn healthcheck(port: u16) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let url = format!("http://127.0.0.1:{port}/health");
-    let response = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     if response.status().is_success() {
         Ok(())
     } else {

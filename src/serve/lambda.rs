@@ -21,7 +21,11 @@ use crate::{
     telemetry::{Telemetry, http::FaasInvocation},
 };
 
-pub async fn run(router: Router, telemetry: Arc<Telemetry>, config: &Config) -> Result<(), ServeError> {
+pub async fn run(
+    router: Router,
+    telemetry: Arc<Telemetry>,
+    config: &Config,
+) -> Result<(), ServeError> {
     let coldstart = Arc::new(AtomicBool::new(true));
     let handler = tower::service_fn(move |request: Request| {
         let request = prepare(request, coldstart.swap(false, Ordering::Relaxed));
@@ -34,7 +38,10 @@ pub async fn run(router: Router, telemetry: Arc<Telemetry>, config: &Config) -> 
     let flush = move || {
         tokio::task::block_in_place(|| {
             if !per_invocation.flush(flush_timeout) {
-                tracing::warn!(timeout_ms = flush_timeout.as_millis() as u64, "span flush timed out");
+                tracing::warn!(
+                    timeout_ms = flush_timeout.as_millis() as u64,
+                    "span flush timed out"
+                );
             }
         });
     };
@@ -54,7 +61,7 @@ pub async fn run(router: Router, telemetry: Arc<Telemetry>, config: &Config) -> 
 
 /// Adds the invocation facts for the request span and removes the API
 /// Gateway stage from the path so every event source reaches the same route.
-fn prepare(mut request: Request, coldstart: bool) -> Request {
+pub fn prepare(mut request: Request, coldstart: bool) -> Request {
     if let Some(context) = request.lambda_context_ref() {
         let invocation = FaasInvocation {
             invocation_id: context.request_id.clone(),
@@ -63,7 +70,11 @@ fn prepare(mut request: Request, coldstart: bool) -> Request {
         request.extensions_mut().insert(invocation);
     }
     if let Some(path) = path_without_stage(&request) {
-        let query = request.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+        let query = request
+            .uri()
+            .query()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
         if let Ok(uri) = format!("{path}{query}").parse() {
             *request.uri_mut() = uri;
         }

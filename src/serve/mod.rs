@@ -41,8 +41,15 @@ pub async fn run(config: &Config, telemetry: Arc<Telemetry>) -> Result<(), Serve
         Target::Http => {
             let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
                 .await
-                .map_err(|source| ServeError::Bind { port: config.port, source })?;
-            http::run(listener, router, http::shutdown_signal(), config.shutdown_timeout).await?;
+                .map_err(|source| ServeError::Bind {
+                    port: config.port,
+                    source,
+                })?;
+            let timeouts = http::Timeouts {
+                header_read: config.header_read_timeout,
+                drain: config.shutdown_timeout,
+            };
+            http::run(listener, router, http::shutdown_signal(), timeouts).await?;
             Ok(())
         }
         Target::Lambda => lambda::run(router, telemetry, config).await,

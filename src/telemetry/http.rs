@@ -23,6 +23,9 @@ use super::{
 };
 use crate::app::error::ErrorDetail;
 
+/// The target of the request span (the log layer always lets it through).
+pub const SPAN_TARGET: &str = module_path!();
+
 /// The peer address of the connection, set by the HTTP server.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
@@ -49,7 +52,10 @@ pub async fn trace_request(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
     let skip = !tracing_config.enabled
         || (!tracing_config.trace_health_checks && route.as_deref() == Some("/health"));
     if skip {
@@ -67,7 +73,14 @@ pub async fn trace_request(
         .extensions()
         .get::<FaasInvocation>()
         .map(|faas| faas.invocation_id.clone());
-    attach_log_ids(&span, LogIds { trace_id, span_id, request_id });
+    attach_log_ids(
+        &span,
+        LogIds {
+            trace_id,
+            span_id,
+            request_id,
+        },
+    );
 
     let response = next.run(request).instrument(span.clone()).await;
 
@@ -75,8 +88,17 @@ pub async fn trace_request(
     span.record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
     if status.is_server_error() {
         span.record("otel.status_code", "error");
-        let detail = response.extensions().get::<ErrorDetail>().map(|d| d.0.as_str());
-        span.in_scope(|| tracing::error!(status = status.as_u16(), error = detail.unwrap_or("unknown"), "request failed"));
+        let detail = response
+            .extensions()
+            .get::<ErrorDetail>()
+            .map(|d| d.0.as_str());
+        span.in_scope(|| {
+            tracing::error!(
+                status = status.as_u16(),
+                error = detail.unwrap_or("unknown"),
+                "request failed"
+            )
+        });
     }
     response
 }
@@ -92,6 +114,7 @@ fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let span = tracing::info_span!(
+        target: SPAN_TARGET,
         "request",
         otel.name = name,
         otel.kind = "server",
@@ -125,8 +148,7 @@ fn client_address(request: &Request) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .last();
+        .rfind(|v| !v.is_empty());
     match forwarded {
         Some(addr) => Some(addr.to_owned()),
         None => request

@@ -34,10 +34,11 @@ pub fn format_log_ids(trace_id: TraceId, span_id: SpanId) -> (String, String) {
 /// Stores `ids` on `span` for the log formatter.
 pub fn attach_log_ids(span: &tracing::Span, ids: LogIds) {
     span.with_subscriber(|(id, dispatch)| {
-        if let Some(registry) = dispatch.downcast_ref::<Registry>() {
-            if let Some(span) = registry.span(id) {
-                span.extensions_mut().insert(ids);
-            }
+        if let Some(span) = dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(id))
+        {
+            span.extensions_mut().insert(ids);
         }
     });
 }
@@ -48,6 +49,7 @@ where
 {
     tracing_subscriber::fmt::layer()
         .event_format(JsonLines)
+        .fmt_fields(NoSpanFields)
         .with_writer(std::io::stdout)
 }
 
@@ -59,6 +61,19 @@ where
 }
 
 struct JsonLines;
+
+/// JSON lines carry only ids from spans, so span fields are never formatted.
+struct NoSpanFields;
+
+impl<'w> FormatFields<'w> for NoSpanFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        _writer: Writer<'w>,
+        _fields: R,
+    ) -> fmt::Result {
+        Ok(())
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for JsonLines
 where
@@ -74,11 +89,17 @@ where
         let meta = event.metadata();
         let mut line = Map::new();
         line.insert("timestamp".into(), Value::String(timestamp()));
-        line.insert("level".into(), Value::String(meta.level().as_str().to_owned()));
+        line.insert(
+            "level".into(),
+            Value::String(meta.level().as_str().to_owned()),
+        );
         line.insert("target".into(), Value::String(meta.target().to_owned()));
         let mut fields = FieldMap(Map::new());
         event.record(&mut fields);
-        let message = fields.0.remove("message").unwrap_or(Value::String(String::new()));
+        let message = fields
+            .0
+            .remove("message")
+            .unwrap_or(Value::String(String::new()));
         line.insert("message".into(), message);
         if let Some(scope) = ctx.event_scope() {
             let ids = scope
@@ -104,11 +125,13 @@ struct FieldMap(Map<String, Value>);
 
 impl tracing::field::Visit for FieldMap {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+        self.0
+            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_owned()));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -124,7 +147,8 @@ impl tracing::field::Visit for FieldMap {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().to_owned(), Value::String(value.to_string()));
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_string()));
     }
 }
 

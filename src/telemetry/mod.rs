@@ -14,7 +14,11 @@ mod trace;
 use std::time::Duration;
 
 use opentelemetry_semantic_conventions::attribute as semconv;
-use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{FilterExt, filter_fn},
+    layer::SubscriberExt,
+};
 
 use crate::config::{Config, LogFormat};
 
@@ -67,23 +71,28 @@ impl Telemetry {
     }
 }
 
+/// Makes ring the TLS crypto provider (reqwest is built without a default
+/// one). Call before any HTTP client is built; a second call does nothing.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Installs logging and tracing for the process. Must run inside the Tokio
 /// runtime (the gRPC exporter and the ECS metadata fetch use it).
 pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
-    // reqwest is built without a default crypto provider; ring is ours. An
-    // error only means one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-
     let log_filter = EnvFilter::try_new(&config.log_filter)
         .map_err(|e| TelemetryError::Setup(format!("RUST_LOG: {e}")))?
         // The exporter wrapper reports export failures, rate-limited.
         .add_directive("opentelemetry_sdk=warn".parse().expect("valid directive"));
     let quiet_export_errors = filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError");
+    // The request span must be visible to the log layer whatever RUST_LOG
+    // says, or log lines inside it would lose their trace ids.
+    let request_span = filter_fn(|meta| meta.is_span() && meta.target() == http::SPAN_TARGET);
     let log_layer = match config.log_format {
         LogFormat::Json => logs::json_layer().boxed(),
         LogFormat::Pretty => logs::pretty_layer().boxed(),
     }
-    .with_filter(log_filter)
+    .with_filter(log_filter.or(request_span))
     .with_filter(quiet_export_errors);
 
     let tracing = trace::Tracing::new(config)?;

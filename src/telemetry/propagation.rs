@@ -103,6 +103,22 @@ fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// W3C Trace Context level 1: `vv-<32 hex>-<16 hex>-ff`, lower-case, exact
+/// lengths (the SDK's parser accepts short ids), version `ff` invalid, and
+/// only version 00 is exactly 55 bytes.
+fn is_valid_traceparent(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() < 55 || !b[..55].is_ascii() {
+        return false;
+    }
+    if b.len() > 55 && (value.starts_with("00") || b[55] != b'-') {
+        return false;
+    }
+    let fields = [&value[..2], &value[3..35], &value[36..52], &value[53..55]];
+    let dashes = b[2] == b'-' && b[35] == b'-' && b[52] == b'-';
+    dashes && fields.iter().all(|f| is_lower_hex(f)) && fields[0] != "ff"
+}
+
 /// The X-Ray form of a trace id, as X-Ray and CloudWatch Logs show it.
 pub fn xray_trace_id(trace_id: TraceId) -> String {
     let hex = trace_id.to_string();
@@ -134,14 +150,16 @@ impl Propagation {
         if self.baggage {
             cx = BaggagePropagator::new().extract_with_context(&cx, &carrier);
         }
-        if self.xray {
-            if let Some(header) = headers.get(XRAY_HEADER).and_then(|v| v.to_str().ok()) {
-                if let Some(xray) = parse_xray(header) {
-                    return with_xray(cx, xray);
-                }
-            }
+        let xray = headers
+            .get(XRAY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|_| self.xray)
+            .and_then(parse_xray);
+        if let Some(xray) = xray {
+            return with_xray(cx, xray);
         }
-        if self.tracecontext {
+        let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+        if self.tracecontext && traceparent.is_some_and(is_valid_traceparent) {
             let w3c = TraceContextPropagator::new().extract_with_context(&cx, &carrier);
             if w3c.span().span_context().is_valid() {
                 return w3c;
@@ -181,7 +199,11 @@ fn with_xray(cx: Context, xray: XrayHeader) -> Context {
     let span = SpanContext::new(xray.trace_id, parent, flags, true, TraceState::NONE);
     let cx = cx.with_remote_span_context(span);
     // A parent without a decision leaves sampling to us, as a root would.
-    if xray.sampled.is_none() { cx.with_value(root) } else { cx }
+    if xray.sampled.is_none() {
+        cx.with_value(root)
+    } else {
+        cx
+    }
 }
 
 struct HeaderCarrier<'a>(&'a HeaderMap);
@@ -237,7 +259,10 @@ mod tests {
     fn parses_full_header() {
         let h = parse_xray(&format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1")).unwrap();
         assert_eq!(h.trace_id, trace_id());
-        assert_eq!(h.parent, Some(SpanId::from_hex("53995c3f42cd8ad8").unwrap()));
+        assert_eq!(
+            h.parent,
+            Some(SpanId::from_hex("53995c3f42cd8ad8").unwrap())
+        );
         assert_eq!(h.sampled, Some(true));
     }
 
@@ -245,13 +270,19 @@ mod tests {
     fn parses_alb_header_without_parent_or_sampled() {
         let h = parse_xray(&format!("Root={ROOT}")).unwrap();
         assert_eq!((h.trace_id, h.parent, h.sampled), (trace_id(), None, None));
-        let h = parse_xray(&format!("Self=1-67891234-12456789abcdef012345678;Root={ROOT}")).unwrap();
+        let h = parse_xray(&format!(
+            "Self=1-67891234-12456789abcdef012345678;Root={ROOT}"
+        ))
+        .unwrap();
         assert_eq!(h.trace_id, trace_id());
     }
 
     #[test]
     fn accepts_lineage_and_trailing_semicolon() {
-        let h = parse_xray(&format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0;Lineage=a87bd80c:1|68fd508a:5;")).unwrap();
+        let h = parse_xray(&format!(
+            "Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0;Lineage=a87bd80c:1|68fd508a:5;"
+        ))
+        .unwrap();
         assert_eq!(h.sampled, Some(false));
     }
 
@@ -283,12 +314,38 @@ mod tests {
     }
 
     #[test]
+    fn traceparent_must_have_exact_lengths() {
+        assert!(is_valid_traceparent(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        ));
+        assert!(is_valid_traceparent(
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-later"
+        ));
+        for bad in [
+            "00-0af7651916cd43dd8448eb211c80319-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-x",
+            "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0\u{e9}",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-\u{e9}",
+        ] {
+            assert!(!is_valid_traceparent(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn formats_trace_ids_in_xray_form() {
         assert_eq!(xray_trace_id(trace_id()), ROOT);
     }
 
     fn extract(pairs: &[(&str, &str)]) -> Context {
-        let all = [Propagator::Xray, Propagator::TraceContext, Propagator::Baggage];
+        let all = [
+            Propagator::Xray,
+            Propagator::TraceContext,
+            Propagator::Baggage,
+        ];
         Propagation::new(&all).extract(&header_map(
             pairs.iter().map(|(k, v)| (*k, Cow::Borrowed(*v))),
         ))
@@ -297,8 +354,14 @@ mod tests {
     #[test]
     fn xray_wins_over_traceparent() {
         let cx = extract(&[
-            ("x-amzn-trace-id", &format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1")),
-            ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            (
+                "x-amzn-trace-id",
+                &format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1"),
+            ),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
         ]);
         let span = cx.span();
         let sc = span.span_context();
@@ -310,7 +373,10 @@ mod tests {
     fn malformed_xray_falls_back_to_traceparent() {
         let cx = extract(&[
             ("x-amzn-trace-id", "Root=garbage"),
-            ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
         ]);
         assert_eq!(
             cx.span().span_context().trace_id(),
@@ -324,7 +390,10 @@ mod tests {
         assert!(!cx.span().span_context().is_valid());
         assert_eq!(
             cx.get::<IncomingRoot>(),
-            Some(&IncomingRoot { trace_id: trace_id(), sampled: None })
+            Some(&IncomingRoot {
+                trace_id: trace_id(),
+                sampled: None
+            })
         );
     }
 
@@ -355,6 +424,9 @@ mod tests {
             headers["x-amzn-trace-id"],
             format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=0")
         );
-        assert_eq!(headers["traceparent"], format!("00-{TRACE}-53995c3f42cd8ad8-00"));
+        assert_eq!(
+            headers["traceparent"],
+            format!("00-{TRACE}-53995c3f42cd8ad8-00")
+        );
     }
 }

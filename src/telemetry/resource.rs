@@ -95,7 +95,10 @@ pub(super) async fn with_ecs_metadata(base: Resource, uri: &str) -> Option<Resou
     match fetch_ecs_metadata(uri).await {
         Ok(attributes) => Some(
             Resource::builder_empty()
-                .with_attributes(base.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())))
+                .with_attributes(
+                    base.iter()
+                        .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+                )
                 .with_attributes(attributes)
                 .build(),
         ),
@@ -107,7 +110,9 @@ pub(super) async fn with_ecs_metadata(base: Resource, uri: &str) -> Option<Resou
 }
 
 async fn fetch_ecs_metadata(uri: &str) -> Result<Vec<KeyValue>, reqwest::Error> {
-    let client = reqwest::Client::builder().timeout(METADATA_TIMEOUT).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(METADATA_TIMEOUT)
+        .build()?;
     let task: TaskMetadata = get_json(&client, &format!("{uri}/task")).await?;
     let container: ContainerMetadata = get_json(&client, uri).await?;
     let mut out = Vec::new();
@@ -118,7 +123,10 @@ async fn fetch_ecs_metadata(uri: &str) -> Result<Vec<KeyValue>, reqwest::Error> 
     };
     push(semconv::AWS_ECS_TASK_ARN, task.task_arn);
     push(semconv::AWS_ECS_CLUSTER_ARN, task.cluster);
-    push(semconv::AWS_ECS_LAUNCHTYPE, task.launch_type.map(|t| t.to_ascii_lowercase()));
+    push(
+        semconv::AWS_ECS_LAUNCHTYPE,
+        task.launch_type.map(|t| t.to_ascii_lowercase()),
+    );
     push(semconv::AWS_ECS_TASK_FAMILY, task.family);
     push(semconv::AWS_ECS_TASK_REVISION, task.revision);
     push(semconv::CLOUD_AVAILABILITY_ZONE, task.availability_zone);
@@ -134,7 +142,13 @@ async fn get_json<T: serde::de::DeserializeOwned + Default>(
     client: &reqwest::Client,
     url: &str,
 ) -> Result<T, reqwest::Error> {
-    let bytes = client.get(url).send().await?.error_for_status()?.bytes().await?;
+    let bytes = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
     // A body that is not the documented JSON yields empty metadata, not an error.
     Ok(serde_json::from_slice(&bytes).unwrap_or_default())
 }

@@ -17,14 +17,14 @@ use std::{
 };
 
 use opentelemetry::{
-    Context,
+    Context, KeyValue,
     trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
-    KeyValue,
 };
 use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_otlp::{WithExportConfig, SpanExporter as OtlpExporter};
+use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, Sampler, SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample,
+    BatchSpanProcessor, IdGenerator, Sampler, SamplingDecision, SamplingResult, SdkTracer,
+    SdkTracerProvider, ShouldSample,
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -209,9 +209,15 @@ impl ShouldSample for XraySampler {
             Some(Some(false)) => SamplingDecision::Drop,
             Some(None) => {
                 // Decide as for a new trace, keeping the trace id.
-                return self.0.should_sample(None, trace_id, name, kind, attributes, links);
+                return self
+                    .0
+                    .should_sample(None, trace_id, name, kind, attributes, links);
             }
-            None => return self.0.should_sample(parent, trace_id, name, kind, attributes, links),
+            None => {
+                return self
+                    .0
+                    .should_sample(parent, trace_id, name, kind, attributes, links);
+            }
         };
         SamplingResult {
             decision,
@@ -261,7 +267,11 @@ impl Flusher {
         let mine = self.state.requested.fetch_add(1, Ordering::SeqCst) + 1;
         // Full means a wake-up is pending already; that flush will cover us.
         let _ = self.wake.try_send(());
-        let completed = self.state.completed.lock().unwrap_or_else(|p| p.into_inner());
+        let completed = self
+            .state
+            .completed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let (_completed, result) = self
             .state
             .done

@@ -21,14 +21,26 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, AppError>
     if result.is_err() {
         span.record("otel.status_code", "error");
     }
-    Ok(Json(json!({ "external_response": result?, "status": "success" })))
+    Ok(Json(
+        json!({ "external_response": result?, "status": "success" }),
+    ))
 }
 
 async fn call_upstream(state: &AppState, span: &tracing::Span) -> Result<Value, AppError> {
-    let mut request = state.http_client.get(&state.external_url).build().map_err(map_err(state))?;
+    let mut request = state
+        .http_client
+        .get(&state.external_url)
+        .build()
+        .map_err(map_err(state))?;
     // The CLIENT span's id becomes the Parent the upstream service sees.
-    state.propagation.inject(&span.context(), request.headers_mut());
-    let mut response = state.http_client.execute(request).await.map_err(map_err(state))?;
+    state
+        .propagation
+        .inject(&span.context(), request.headers_mut());
+    let mut response = state
+        .http_client
+        .execute(request)
+        .await
+        .map_err(map_err(state))?;
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     if !status.is_success() {

@@ -5,7 +5,10 @@ use axum::{
 use serde::Serialize;
 use tracing::{Instrument, info_span};
 
-use crate::{app::{AppError, AppState}, telemetry::db};
+use crate::{
+    app::{AppError, AppState},
+    telemetry::db,
+};
 
 const MAX_USER_ID: u64 = 1000;
 
@@ -66,7 +69,10 @@ mod tests {
         assert_eq!(parse_id(Some("1")).unwrap(), 1);
         assert_eq!(parse_id(Some("1000")).unwrap(), 1000);
         for bad in ["0", "-1", "abc", "1.5", "", " 1", "+1", "1\0"] {
-            assert!(matches!(parse_id(Some(bad)), Err(AppError::BadRequest(_))), "{bad:?}");
+            assert!(
+                matches!(parse_id(Some(bad)), Err(AppError::BadRequest(_))),
+                "{bad:?}"
+            );
         }
         assert!(matches!(parse_id(Some("1001")), Err(AppError::NotFound(_))));
         assert!(matches!(

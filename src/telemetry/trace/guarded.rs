@@ -65,7 +65,11 @@ impl<E: SpanExporter> Guarded<E> {
                 let failures = self.failures.swap(0, Ordering::Relaxed);
                 if failures > 0 {
                     let lost = self.spans_lost.swap(0, Ordering::Relaxed);
-                    tracing::warn!(failed_exports = failures, spans_lost = lost, "span export recovered");
+                    tracing::warn!(
+                        failed_exports = failures,
+                        spans_lost = lost,
+                        "span export recovered"
+                    );
                     *self.last_warning.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 }
             }

@@ -1,0 +1,60 @@
+module "network" {
+  source = "../../modules/network"
+  count  = var.create_vpc ? 1 : 0
+
+  name               = var.name
+  enable_nat_gateway = var.enable_nat_gateway
+}
+
+locals {
+  vpc_id             = var.create_vpc ? module.network[0].vpc_id : var.vpc_id
+  public_subnet_ids  = var.create_vpc ? module.network[0].public_subnet_ids : var.public_subnet_ids
+  private_subnet_ids = var.create_vpc ? module.network[0].private_subnet_ids : var.private_subnet_ids
+}
+
+module "ecr" {
+  source = "../../modules/ecr"
+
+  name         = var.name
+  force_delete = var.ecr_force_delete
+}
+
+module "ecs_service" {
+  source = "../../modules/ecs-service"
+
+  name               = var.name
+  vpc_id             = local.vpc_id
+  public_subnet_ids  = local.public_subnet_ids
+  private_subnet_ids = local.private_subnet_ids
+
+  repository_url   = module.ecr.repository_url
+  repository_arn   = module.ecr.arn
+  image_tag        = var.image_tag
+  cpu_architecture = var.cpu_architecture
+  # One collector configuration for local runs, CI and this stack.
+  collector_config = file("${path.module}/../../../config/ecs.yaml")
+
+  certificate_arn         = var.certificate_arn
+  alb_deletion_protection = var.alb_deletion_protection
+  access_logs_bucket      = var.access_logs_bucket
+
+  deployment_environment = var.deployment_environment
+  environment            = var.app_environment
+  log_retention_in_days  = var.log_retention_in_days
+}
+
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  role_name          = "${var.name}-fargate-deploy"
+  repository         = var.github_repository
+  subject_prefix     = var.github_subject_prefix
+  github_environment = var.github_environment
+  branch             = var.github_environment == null ? var.github_branch : null
+  oidc_provider_arn  = var.github_oidc_provider_arn
+
+  policy_documents = [
+    module.ecr.push_policy_json,
+    module.ecs_service.deploy_policy_json,
+  ]
+}

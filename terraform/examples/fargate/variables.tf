@@ -1,0 +1,152 @@
+variable "region" {
+  type        = string
+  description = "AWS region to deploy to."
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "name" {
+  type        = string
+  description = "Name of the stack: ECR repository, cluster, service, ALB and resource prefix."
+  default     = "axum-xray-otel"
+}
+
+variable "image_tag" {
+  type        = string
+  description = "Tag of an image already pushed to the ECR repository (e.g. the git SHA) for the first deployment."
+}
+
+variable "cpu_architecture" {
+  type        = string
+  description = "Architecture the image was built for: ARM64 (the CI's default linux/arm64) or X86_64."
+  default     = "ARM64"
+}
+
+variable "create_vpc" {
+  type        = bool
+  description = "Create a small VPC (modules/network). Set to false and pass vpc_id and subnet ids to use an existing one."
+  default     = true
+  nullable    = false
+}
+
+variable "enable_nat_gateway" {
+  type        = bool
+  description = "With create_vpc: give the private subnets a NAT gateway (needed unless you add VPC endpoints)."
+  default     = true
+  nullable    = false
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "Existing VPC, when create_vpc is false."
+  default     = null
+
+  validation {
+    condition     = var.create_vpc || var.vpc_id != null
+    error_message = "vpc_id is required when create_vpc is false."
+  }
+}
+
+variable "public_subnet_ids" {
+  type        = list(string)
+  description = "Existing public subnets (two AZs) for the ALB, when create_vpc is false."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = var.create_vpc || length(var.public_subnet_ids) >= 2
+    error_message = "public_subnet_ids needs two subnets when create_vpc is false."
+  }
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Existing private subnets for the tasks, when create_vpc is false."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = var.create_vpc || length(var.private_subnet_ids) >= 1
+    error_message = "private_subnet_ids needs at least one subnet when create_vpc is false."
+  }
+}
+
+variable "certificate_arn" {
+  type        = string
+  description = "ACM certificate for HTTPS on the ALB; null serves plain HTTP."
+  default     = null
+}
+
+variable "alb_deletion_protection" {
+  type        = bool
+  description = "Protect the ALB from deletion; set to false and apply before terraform destroy."
+  default     = true
+  nullable    = false
+}
+
+variable "access_logs_bucket" {
+  type        = string
+  description = "S3 bucket for ALB access logs; null disables them."
+  default     = null
+}
+
+variable "ecr_force_delete" {
+  type        = bool
+  description = "Let terraform destroy delete the ECR repository with its images."
+  default     = false
+  nullable    = false
+}
+
+variable "deployment_environment" {
+  type        = string
+  description = "deployment.environment.name attribute of the spans."
+  default     = "dev"
+}
+
+variable "app_environment" {
+  type        = map(string)
+  description = "Application environment variables overriding the shared defaults, e.g. { RUST_LOG = \"debug\" }."
+  default     = {}
+  nullable    = false
+}
+
+variable "log_retention_in_days" {
+  type        = number
+  description = "Days to keep the container logs."
+  default     = 365
+}
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) whose workflow deploys this stack."
+}
+
+variable "github_environment" {
+  type        = string
+  description = "GitHub environment the deploy job runs in (.github/workflows/deploy.yml uses production by default); when null, github_branch is trusted instead."
+  default     = "production"
+}
+
+variable "github_branch" {
+  type        = string
+  description = "Branch trusted to deploy when github_environment is null."
+  default     = "main"
+  nullable    = false
+}
+
+variable "github_subject_prefix" {
+  type        = string
+  description = "Prefix of the OIDC sub claim (\"repo\" unless the repository customised its subject template)."
+  default     = "repo"
+  nullable    = false
+}
+
+variable "github_oidc_provider_arn" {
+  type        = string
+  description = "Existing GitHub OIDC provider of the account (e.g. created by the lambda example); null creates it."
+  default     = null
+}

@@ -1,0 +1,34 @@
+locals {
+  # Relative paths are relative to this directory, so the default finds the
+  # zip cargo lambda writes under the repository's target/.
+  package_path = startswith(var.package_path, "/") ? var.package_path : "${path.module}/${var.package_path}"
+}
+
+module "lambda_function" {
+  source = "../../modules/lambda-function"
+
+  function_name  = var.function_name
+  package_path   = local.package_path
+  architecture   = var.architecture
+  adot_layer_arn = var.adot_layer_arn
+  memory_size    = var.memory_size
+  timeout        = var.timeout
+  url_auth_type  = var.url_auth_type
+
+  deployment_environment = var.deployment_environment
+  environment            = var.app_environment
+  log_retention_in_days  = var.log_retention_in_days
+}
+
+module "github_oidc" {
+  source = "../../modules/github-oidc"
+
+  role_name          = "${var.function_name}-lambda-deploy"
+  repository         = var.github_repository
+  subject_prefix     = var.github_subject_prefix
+  github_environment = var.github_environment
+  branch             = var.github_environment == null ? var.github_branch : null
+  oidc_provider_arn  = var.github_oidc_provider_arn
+
+  policy_documents = [module.lambda_function.deploy_policy_json]
+}

@@ -1,0 +1,28 @@
+# The binary's environment, written once for both targets so the Fargate task
+# and the Lambda function cannot drift apart. Values are the binary's defaults,
+# spelled out so the deployed configuration is readable in the console.
+locals {
+  defaults = {
+    APP_TARGET                  = var.target
+    PORT                        = "8080"
+    SHUTDOWN_TIMEOUT_SECS       = "20"
+    REQUEST_TIMEOUT_SECS        = "15"
+    USERS_LATENCY_MS            = "100"
+    DATABASE_LATENCY_MS         = "200"
+    EXTERNAL_URL                = "https://httpbin.org/delay/1"
+    EXTERNAL_TIMEOUT_MS         = "3000"
+    LOG_FORMAT                  = "json"
+    RUST_LOG                    = "info"
+    TRACE_HEALTH_CHECKS         = "false"
+    LAMBDA_FLUSH_TIMEOUT_MS     = "300"
+    OTEL_SERVICE_NAME           = var.service_name
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
+    OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
+    OTEL_TRACES_EXPORTER        = "otlp"
+    OTEL_TRACES_SAMPLER         = "parentbased_always_on"
+    OTEL_PROPAGATORS            = "xray,tracecontext,baggage"
+    OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.deployment_environment}"
+  }
+
+  variables = merge(local.defaults, var.overrides)
+}

@@ -1,0 +1,198 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+  account_id = data.aws_caller_identity.current.account_id
+
+  app_container       = "app"
+  collector_container = "aws-otel-collector"
+  https               = var.certificate_arn != null
+
+  # Built from names rather than read from the service resource so the deploy
+  # policy does not wait for the service to exist.
+  service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${aws_ecs_cluster.this.name}/${var.name}"
+  task_definition_arn = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${var.name}:*"
+}
+
+module "app_environment" {
+  source = "../app-environment"
+
+  target                 = "http"
+  service_name           = var.service_name
+  deployment_environment = var.deployment_environment
+  overrides              = merge(var.environment, { PORT = tostring(var.container_port) })
+}
+
+module "logs" {
+  source = "../log-group"
+
+  name              = "/ecs/${var.name}"
+  retention_in_days = var.log_retention_in_days
+  kms_key_arn       = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name
+
+  setting {
+    name  = "containerInsights"
+    value = var.container_insights
+  }
+
+  tags = var.tags
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE"]
+
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+# The collector reads its whole configuration from AOT_CONFIG_CONTENT. Keeping
+# it in a parameter (not in the task definition) lets it exceed the container
+# definition size limits and keeps config/ecs.yaml the single source.
+resource "aws_ssm_parameter" "collector_config" {
+  #checkov:skip=CKV_AWS_337:the collector config holds no secret; SecureString with the aws/ssm key needs no extra key or kms:Decrypt grant
+  name        = "/${var.name}/otel-collector-config"
+  description = "ADOT collector configuration of the ${var.name} ECS tasks (config/ecs.yaml)"
+  type        = "SecureString"
+  tier        = length(var.collector_config) > 4096 ? "Advanced" : "Standard"
+  value       = var.collector_config
+  tags        = var.tags
+}
+
+resource "aws_ecs_task_definition" "this" {
+  family                   = var.name
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(var.cpu)
+  memory                   = tostring(var.memory)
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  container_definitions = jsonencode([
+    {
+      name                   = local.app_container
+      image                  = "${var.repository_url}:${var.image_tag}"
+      essential              = true
+      user                   = "65532"
+      readonlyRootFilesystem = true
+      # Longer than SHUTDOWN_TIMEOUT_SECS so the app drains before SIGKILL.
+      stopTimeout  = var.stop_timeout
+      portMappings = [{ containerPort = var.container_port, protocol = "tcp" }]
+      environment  = module.app_environment.container_environment
+      # Start only once the collector answers its health check, so the first
+      # spans are not exported into a closed port. On stop, ECS stops the app
+      # first and the collector last, so it can flush what the app sent.
+      dependsOn = [{ containerName = local.collector_container, condition = "HEALTHY" }]
+      healthCheck = {
+        command     = ["CMD", "/axum-xray-otel", "healthcheck"]
+        interval    = 10
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = module.logs.name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = local.app_container
+        }
+      }
+    },
+    {
+      name      = local.collector_container
+      image     = var.collector_image
+      essential = true
+      # Hard limit: the configuration's memory_limiter is sized against it.
+      memory                 = var.collector_memory
+      readonlyRootFilesystem = true
+      stopTimeout            = var.stop_timeout
+      secrets = [
+        { name = "AOT_CONFIG_CONTENT", valueFrom = aws_ssm_parameter.collector_config.arn },
+      ]
+      # The image is shell-less; /healthcheck queries the health_check
+      # extension the configuration must enable.
+      healthCheck = {
+        command     = ["CMD", "/healthcheck"]
+        interval    = 10
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = module.logs.name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = local.collector_container
+        }
+      }
+    },
+  ])
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = tonumber(module.app_environment.variables["SHUTDOWN_TIMEOUT_SECS"]) < var.stop_timeout
+      error_message = "SHUTDOWN_TIMEOUT_SECS must be shorter than stop_timeout, or ECS kills the app while it drains."
+    }
+  }
+}
+
+resource "aws_ecs_service" "this" {
+  name                               = var.name
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this.arn
+  desired_count                      = var.min_capacity
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  health_check_grace_period_seconds  = var.health_check_grace_period_seconds
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  wait_for_steady_state              = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.tasks.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.this.arn
+    container_name   = local.app_container
+    container_port   = var.container_port
+  }
+
+  tags = var.tags
+
+  # The CI deploy registers new task definition revisions and the autoscaler
+  # owns the task count; Terraform must not roll either back.
+  lifecycle {
+    ignore_changes = [desired_count, task_definition]
+  }
+
+  depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution]
+}

@@ -1,0 +1,323 @@
+variable "name" {
+  type        = string
+  description = "Name of the cluster, service, task family and prefix of the other resources."
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name))
+    error_message = "name must be 2-32 lowercase letters, digits or '-' (the ALB name limit), starting with a letter."
+  }
+}
+
+variable "vpc_id" {
+  type        = string
+  description = "VPC of the load balancer and the tasks."
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "public_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the internet-facing load balancer, in at least two availability zones."
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 2 && alltrue([for s in var.public_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "public_subnet_ids needs at least two subnet ids (an ALB spans two AZs)."
+  }
+}
+
+variable "private_subnet_ids" {
+  type        = list(string)
+  description = "Subnets of the tasks; they get no public IP and need a route to AWS APIs (NAT or VPC endpoints)."
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 1 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "private_subnet_ids needs at least one subnet id."
+  }
+}
+
+variable "repository_url" {
+  type        = string
+  description = "ECR repository URL of the application image, without tag."
+}
+
+variable "repository_arn" {
+  type        = string
+  description = "ARN of that repository; the execution role may pull from it only."
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/.+$", var.repository_arn))
+    error_message = "repository_arn must be an ECR repository ARN."
+  }
+}
+
+variable "image_tag" {
+  type        = string
+  description = "Tag of the application image for the first deployment (the CI deploys later ones), e.g. a git SHA."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a valid, immutable image tag; 'latest' is refused."
+  }
+}
+
+variable "collector_image" {
+  type        = string
+  description = "ADOT collector image, pinned to a version."
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
+
+  validation {
+    condition     = can(regex(":[A-Za-z0-9_][A-Za-z0-9_.-]*$|@sha256:[0-9a-f]{64}$", var.collector_image)) && !endswith(var.collector_image, ":latest")
+    error_message = "collector_image must carry an explicit tag or digest, never latest."
+  }
+}
+
+variable "collector_config" {
+  type        = string
+  description = "ADOT collector configuration (YAML text, e.g. file(\"config/ecs.yaml\")); stored in SSM and injected as AOT_CONFIG_CONTENT. It must enable the health_check extension."
+
+  validation {
+    condition     = strcontains(var.collector_config, "health_check")
+    error_message = "collector_config must enable the health_check extension: the container health check depends on it."
+  }
+}
+
+variable "container_port" {
+  type        = number
+  description = "Port the application listens on (PORT)."
+  default     = 8080
+
+  validation {
+    condition     = var.container_port >= 1024 && var.container_port <= 65535 && !contains([4317, 4318, 13133], var.container_port)
+    error_message = "container_port must be 1024-65535 (the app runs as non-root) and not a collector port (4317, 4318, 13133)."
+  }
+}
+
+variable "cpu" {
+  type        = number
+  description = "Task CPU units."
+  default     = 256
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.cpu)
+    error_message = "cpu must be 256, 512, 1024, 2048 or 4096."
+  }
+}
+
+variable "memory" {
+  type        = number
+  description = "Task memory in MiB; must be a Fargate combination with cpu."
+  default     = 512
+
+  validation {
+    condition = contains(lookup({
+      256  = [512, 1024, 2048]
+      512  = [for g in range(1, 5) : g * 1024]
+      1024 = [for g in range(2, 9) : g * 1024]
+      2048 = [for g in range(4, 17) : g * 1024]
+      4096 = [for g in range(8, 31) : g * 1024]
+    }, tostring(var.cpu), []), var.memory)
+    error_message = "memory is not a valid Fargate size for this cpu (e.g. 256 -> 512/1024/2048, 512 -> 1024-4096)."
+  }
+}
+
+variable "cpu_architecture" {
+  type        = string
+  description = "CPU architecture of the image: ARM64 (Graviton, what the CI builds by default) or X86_64."
+  default     = "ARM64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "collector_memory" {
+  type        = number
+  description = "Hard memory limit of the collector container in MiB; config/ecs.yaml sizes its memory_limiter for 256."
+  default     = 256
+
+  validation {
+    condition     = var.collector_memory >= 64 && var.collector_memory < var.memory
+    error_message = "collector_memory must be at least 64 MiB and leave memory for the app (less than memory)."
+  }
+}
+
+variable "stop_timeout" {
+  type        = number
+  description = "Seconds ECS waits after SIGTERM before SIGKILL; longer than SHUTDOWN_TIMEOUT_SECS (20)."
+  default     = 30
+
+  validation {
+    condition     = var.stop_timeout >= 2 && var.stop_timeout <= 120
+    error_message = "stop_timeout must be between 2 and 120 seconds (Fargate limit)."
+  }
+}
+
+variable "deregistration_delay" {
+  type        = number
+  description = "Seconds the target group keeps draining a stopping task; shorter than stop_timeout."
+  default     = 15
+
+  validation {
+    condition     = var.deregistration_delay >= 0 && var.deregistration_delay <= 3600
+    error_message = "deregistration_delay must be between 0 and 3600 seconds."
+  }
+}
+
+variable "health_check_grace_period_seconds" {
+  type        = number
+  description = "Seconds after a task starts during which failing ALB health checks are ignored."
+  default     = 30
+
+  validation {
+    condition     = var.health_check_grace_period_seconds >= 0 && var.health_check_grace_period_seconds <= 2147483647
+    error_message = "health_check_grace_period_seconds must not be negative."
+  }
+}
+
+variable "min_capacity" {
+  type        = number
+  description = "Minimum (and initial) number of tasks."
+  default     = 2
+
+  validation {
+    condition     = var.min_capacity >= 1
+    error_message = "min_capacity must be at least 1."
+  }
+}
+
+variable "max_capacity" {
+  type        = number
+  description = "Maximum number of tasks the autoscaler may run."
+  default     = 6
+
+  validation {
+    condition     = var.max_capacity >= var.min_capacity
+    error_message = "max_capacity must be at least min_capacity."
+  }
+}
+
+variable "cpu_target_percent" {
+  type        = number
+  description = "Average CPU utilisation the autoscaler aims for."
+  default     = 60
+
+  validation {
+    condition     = var.cpu_target_percent > 0 && var.cpu_target_percent <= 100
+    error_message = "cpu_target_percent must be in (0, 100]."
+  }
+}
+
+variable "requests_per_target" {
+  type        = number
+  description = "ALB requests per task per minute the autoscaler aims for."
+  default     = 1000
+
+  validation {
+    condition     = var.requests_per_target > 0
+    error_message = "requests_per_target must be positive."
+  }
+}
+
+variable "certificate_arn" {
+  type        = string
+  description = "ACM certificate for an HTTPS listener. When set, the HTTP listener redirects to HTTPS; when null, the ALB serves HTTP only."
+  default     = null
+
+  validation {
+    condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "ssl_policy" {
+  type        = string
+  description = "TLS policy of the HTTPS listener."
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  nullable    = false
+}
+
+variable "alb_ingress_cidrs" {
+  type        = list(string)
+  description = "IPv4 CIDRs allowed to reach the load balancer."
+  default     = ["0.0.0.0/0"]
+  nullable    = false
+
+  validation {
+    condition     = length(var.alb_ingress_cidrs) > 0 && alltrue([for c in var.alb_ingress_cidrs : can(cidrnetmask(c))])
+    error_message = "alb_ingress_cidrs must be a non-empty list of IPv4 CIDRs."
+  }
+}
+
+variable "alb_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the load balancer; set to false (and apply) before terraform destroy."
+  default     = true
+  nullable    = false
+}
+
+variable "access_logs_bucket" {
+  type        = string
+  description = "S3 bucket (with the ELB log delivery bucket policy) for ALB access logs; null disables them."
+  default     = null
+}
+
+variable "access_logs_prefix" {
+  type        = string
+  description = "Key prefix of the ALB access logs in access_logs_bucket."
+  default     = null
+}
+
+variable "container_insights" {
+  type        = string
+  description = "Container Insights level of the cluster: enabled, or enhanced (more metrics, more cost)."
+  default     = "enabled"
+
+  validation {
+    condition     = contains(["enabled", "enhanced"], var.container_insights)
+    error_message = "container_insights must be enabled or enhanced."
+  }
+}
+
+variable "log_retention_in_days" {
+  type        = number
+  description = "Days to keep the application and collector logs."
+  default     = 365
+}
+
+variable "log_kms_key_arn" {
+  type        = string
+  description = "KMS key for the log group; null creates a dedicated one."
+  default     = null
+}
+
+variable "service_name" {
+  type        = string
+  description = "OTEL_SERVICE_NAME of the application."
+  default     = "axum-xray-otel"
+  nullable    = false
+}
+
+variable "deployment_environment" {
+  type        = string
+  description = "deployment.environment.name resource attribute of the spans."
+  default     = "dev"
+  nullable    = false
+}
+
+variable "environment" {
+  type        = map(string)
+  description = "Application environment variables that override or extend the shared defaults (see modules/app-environment)."
+  default     = {}
+  nullable    = false
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource."
+  default     = {}
+  nullable    = false
+}

@@ -1,0 +1,81 @@
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name_prefix        = substr("${var.function_name}-", 0, 38)
+  description        = "Execution role of the ${var.function_name} Lambda function"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid = "WriteOwnLogs"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+    ]
+    resources = ["${module.logs.arn}:log-stream:*"]
+  }
+
+  # Active tracing and the collector layer's X-Ray exporter. X-Ray defines no
+  # resource type for these actions: "*" is the only value IAM accepts.
+  statement {
+    sid = "XRayWrite"
+    actions = [
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "logs-xray-write"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+# What the CI role needs to ship a new zip: upload it, publish a version, move
+# the alias, read back the result, and (with AWS_IAM) call the URL as a smoke test.
+data "aws_iam_policy_document" "deploy" {
+  statement {
+    sid = "DeployThisFunction"
+    actions = [
+      "lambda:GetAlias",
+      "lambda:GetFunction",
+      "lambda:GetFunctionConfiguration",
+      "lambda:PublishVersion",
+      "lambda:UpdateAlias",
+      "lambda:UpdateFunctionCode",
+    ]
+    resources = [
+      aws_lambda_function.this.arn,
+      "${aws_lambda_function.this.arn}:*",
+    ]
+  }
+
+  dynamic "statement" {
+    for_each = local.public_url ? [] : [1]
+
+    content {
+      sid       = "SmokeTestThroughUrl"
+      actions   = ["lambda:InvokeFunctionUrl"]
+      resources = [aws_lambda_function.this.arn, "${aws_lambda_function.this.arn}:${var.alias_name}"]
+
+      condition {
+        test     = "StringEquals"
+        variable = "lambda:FunctionUrlAuthType"
+        values   = ["AWS_IAM"]
+      }
+    }
+  }
+}

@@ -1,0 +1,49 @@
+output "url" {
+  description = "Function URL (of the alias)."
+  value       = aws_lambda_function_url.this.function_url
+}
+
+output "function_name" {
+  description = "Name of the function."
+  value       = aws_lambda_function.this.function_name
+}
+
+output "function_arn" {
+  description = "Unqualified ARN of the function."
+  value       = aws_lambda_function.this.arn
+}
+
+output "alias_name" {
+  description = "Name of the alias behind the URL."
+  value       = aws_lambda_alias.this.name
+}
+
+output "alias_arn" {
+  description = "ARN of the alias."
+  value       = aws_lambda_alias.this.arn
+}
+
+output "url_auth_type" {
+  description = "Authorisation type of the function URL (AWS_IAM requests must be SigV4-signed)."
+  value       = aws_lambda_function_url.this.authorization_type
+}
+
+output "role_arn" {
+  description = "ARN of the execution role."
+  value       = aws_iam_role.this.arn
+}
+
+output "log_group_name" {
+  description = "Log group of the function."
+  value       = module.logs.name
+}
+
+output "adot_layer_arn" {
+  description = "ADOT collector layer attached to the function."
+  value       = local.adot_layer_arn
+}
+
+output "deploy_policy_json" {
+  description = "IAM policy document with what a CI role needs to deploy new code to this function and smoke-test it."
+  value       = data.aws_iam_policy_document.deploy.json
+}

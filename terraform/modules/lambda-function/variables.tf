@@ -1,0 +1,139 @@
+variable "function_name" {
+  type        = string
+  description = "Name of the Lambda function."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.function_name))
+    error_message = "function_name must be 1-64 letters, digits, '-' or '_'."
+  }
+}
+
+variable "package_path" {
+  type        = string
+  description = "Path of the bootstrap.zip built by `cargo lambda build --release --output-format zip` (used at creation; the CI deploys later code)."
+
+  validation {
+    condition     = endswith(var.package_path, ".zip")
+    error_message = "package_path must point to the .zip that cargo lambda builds."
+  }
+}
+
+variable "architecture" {
+  type        = string
+  description = "Instruction set of the function and of the zip: arm64 (Graviton, cheaper) or x86_64."
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "adot_layer_arn" {
+  type        = string
+  description = "ARN of the ADOT collector layer; its name must match the architecture (aws-otel-collector-arm64-ver-... or aws-otel-collector-amd64-ver-...). Null uses the pinned v0.117.0 layer of the current region."
+  default     = null
+
+  validation {
+    condition = var.adot_layer_arn == null || can(regex(
+      "^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:aws-otel-collector-${var.architecture == "arm64" ? "arm64" : "amd64"}-ver-[0-9]+-[0-9]+-[0-9]+:[0-9]+$",
+      var.adot_layer_arn,
+    ))
+    error_message = "adot_layer_arn must be a versioned ADOT collector layer ARN whose name matches architecture: aws-otel-collector-arm64-ver-X-Y-Z:N for arm64, aws-otel-collector-amd64-ver-X-Y-Z:N for x86_64."
+  }
+}
+
+variable "memory_size" {
+  type        = number
+  description = "Memory in MB (CPU grows with it). The collector extension shares it."
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240
+    error_message = "memory_size must be between 128 and 10240 MB."
+  }
+}
+
+variable "timeout" {
+  type        = number
+  description = "Seconds an invocation may run; longer than REQUEST_TIMEOUT_SECS (15)."
+  default     = 30
+
+  validation {
+    condition     = var.timeout >= 1 && var.timeout <= 900
+    error_message = "timeout must be between 1 and 900 seconds."
+  }
+}
+
+variable "reserved_concurrent_executions" {
+  type        = number
+  description = "Concurrency reserved for (and capping) the function; -1 means none. New accounts have a quota of 10, which leaves nothing to reserve."
+  default     = -1
+
+  validation {
+    condition     = var.reserved_concurrent_executions >= -1
+    error_message = "reserved_concurrent_executions must be -1 (unreserved) or a non-negative number."
+  }
+}
+
+variable "url_auth_type" {
+  type        = string
+  description = "Function URL authorisation: AWS_IAM (SigV4-signed requests only) or NONE (public; adds the two resource-policy statements AWS requires)."
+  default     = "AWS_IAM"
+
+  validation {
+    condition     = contains(["AWS_IAM", "NONE"], var.url_auth_type)
+    error_message = "url_auth_type must be AWS_IAM or NONE."
+  }
+}
+
+variable "alias_name" {
+  type        = string
+  description = "Alias the function URL points at and the deploy script moves."
+  default     = "live"
+
+  validation {
+    condition     = can(regex("^[A-Za-z_-][A-Za-z0-9_-]{0,127}$", var.alias_name))
+    error_message = "alias_name must start with a letter, '-' or '_' (not a digit, which would read as a version) and be at most 128 characters."
+  }
+}
+
+variable "log_retention_in_days" {
+  type        = number
+  description = "Days to keep the function logs."
+  default     = 365
+}
+
+variable "log_kms_key_arn" {
+  type        = string
+  description = "KMS key for the log group; null creates a dedicated one."
+  default     = null
+}
+
+variable "service_name" {
+  type        = string
+  description = "OTEL_SERVICE_NAME of the application."
+  default     = "axum-xray-otel"
+  nullable    = false
+}
+
+variable "deployment_environment" {
+  type        = string
+  description = "deployment.environment.name resource attribute of the spans."
+  default     = "dev"
+  nullable    = false
+}
+
+variable "environment" {
+  type        = map(string)
+  description = "Application environment variables that override or extend the shared defaults (see modules/app-environment)."
+  default     = {}
+  nullable    = false
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource."
+  default     = {}
+  nullable    = false
+}

@@ -1,0 +1,119 @@
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+# The zones are named explicitly (the region's a and b unless given), so the
+# subnet layout never shifts when AWS adds a zone; the lookup fails the plan if
+# one of them is not available to the account.
+data "aws_availability_zones" "pinned" {
+  state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = local.requested_azs
+  }
+}
+
+locals {
+  requested_azs = length(var.availability_zones) > 0 ? var.availability_zones : [for s in ["a", "b"] : "${data.aws_region.current.region}${s}"]
+  azs           = sort(data.aws_availability_zones.pinned.names)
+  # /16 -> four /20s: public subnets first, private subnets after.
+  public_cidrs  = [for i in range(2) : cidrsubnet(var.cidr_block, 4, i)]
+  private_cidrs = [for i in range(2) : cidrsubnet(var.cidr_block, 4, i + 2)]
+}
+
+resource "aws_vpc" "this" {
+  cidr_block           = var.cidr_block
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+  tags                 = merge(var.tags, { Name = var.name })
+}
+
+# Take over the default security group and leave it without rules, so nothing
+# placed in it by mistake can talk to anything.
+resource "aws_default_security_group" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-default-deny" })
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = var.name })
+}
+
+# Public subnets hold the ALB and the NAT gateway only; nothing there needs an
+# automatically assigned public IP.
+resource "aws_subnet" "public" {
+  count = 2
+
+  vpc_id                  = aws_vpc.this.id
+  cidr_block              = local.public_cidrs[count.index]
+  availability_zone       = local.azs[count.index]
+  map_public_ip_on_launch = false
+  tags                    = merge(var.tags, { Name = "${var.name}-public-${local.azs[count.index]}", Tier = "public" })
+}
+
+resource "aws_subnet" "private" {
+  count = 2
+
+  vpc_id            = aws_vpc.this.id
+  cidr_block        = local.private_cidrs[count.index]
+  availability_zone = local.azs[count.index]
+  tags              = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}", Tier = "private" })
+}
+
+resource "aws_route_table" "public" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-public" })
+}
+
+resource "aws_route" "public_internet" {
+  route_table_id         = aws_route_table.public.id
+  destination_cidr_block = "0.0.0.0/0"
+  gateway_id             = aws_internet_gateway.this.id
+}
+
+resource "aws_route_table_association" "public" {
+  count = 2
+
+  subnet_id      = aws_subnet.public[count.index].id
+  route_table_id = aws_route_table.public.id
+}
+
+# One NAT gateway: cheap, but egress depends on one AZ. Tasks need egress to
+# ECR, X-Ray, CloudWatch Logs, SSM and the external URL the app calls.
+resource "aws_eip" "nat" {
+  count = var.enable_nat_gateway ? 1 : 0
+
+  domain = "vpc"
+  tags   = merge(var.tags, { Name = "${var.name}-nat" })
+}
+
+resource "aws_nat_gateway" "this" {
+  count = var.enable_nat_gateway ? 1 : 0
+
+  allocation_id = aws_eip.nat[0].id
+  subnet_id     = aws_subnet.public[0].id
+  tags          = merge(var.tags, { Name = var.name })
+
+  depends_on = [aws_internet_gateway.this]
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-private" })
+}
+
+resource "aws_route" "private_nat" {
+  count = var.enable_nat_gateway ? 1 : 0
+
+  route_table_id         = aws_route_table.private.id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.this[0].id
+}
+
+resource "aws_route_table_association" "private" {
+  count = 2
+
+  subnet_id      = aws_subnet.private[count.index].id
+  route_table_id = aws_route_table.private.id
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# Checks the deployment files: SAM template (samcheck, checkov), Dockerfile (hadolint, checkov),
+# collector configs (otelcolcheck), docker-compose.yml, deploy/build-binary.sh and the Lambda zip.
+# Every check runs even after a failure; the exit status is 1 if any failed.
+#   SKIP_LAMBDA_ZIP=1  skip the two release builds (build-binary.sh for real, cargo lambda build)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+shared="$repo/../shared/tools"
+cd "$repo"
+
+tools_bin="$(bash tests/tools.sh)"
+export PATH="$tools_bin:$PATH"
+py="$tools_bin/python"
+# checkov otherwise fetches check guidelines from the network on every run.
+export BC_SKIP_MAPPING=TRUE
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+passed=0
+skipped=0
+failed=()
+
+check() {
+  local name="$1"
+  shift
+  echo "--- $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    echo "FAIL: $name" >&2
+    failed+=("$name")
+  fi
+}
+
+skip() {
+  echo "--- $1: skipped ($2)"
+  skipped=$((skipped + 1))
+}
+
+# checkov exits 0 on files it cannot parse or does not scan, so read its JSON report instead.
+checkov_clean() {
+  local file="$1" framework="$2" report="$tmp/checkov-$2.json"
+  checkov -f "$file" --framework "$framework" --skip-download --quiet -o json >"$report" 2>"$tmp/checkov.err" || true
+  "$py" - "$report" "$file" <<'EOF'
+import json, sys
+report, name = sys.argv[1], sys.argv[2]
+try:
+    data = json.load(open(report))
+except ValueError:
+    sys.exit(f"checkov: no JSON report for {name} (see its stderr)")
+results = data.get("results", {}) if isinstance(data, dict) else {}
+summary = data.get("summary", {}) if isinstance(data, dict) else {}
+for c in results.get("failed_checks", []):
+    print(f"  {c['check_id']} {c['resource']}: {c['check_name']}")
+for f in results.get("parsing_errors", []):
+    print(f"  parse error: {f}")
+ok = summary.get("failed", 1) == 0 and summary.get("parsing_errors", 1) == 0
+ok = ok and summary.get("passed", 0) + summary.get("skipped", 0) > 0
+print(f"  checkov {name}: passed {summary.get('passed')}, failed {summary.get('failed')}, "
+      f"skipped {summary.get('skipped')}, parsing errors {summary.get('parsing_errors')}")
+sys.exit(0 if ok else 1)
+EOF
+}
+
+# What `docker compose up` needs to show traces; `docker compose config` when the plugin exists.
+compose_valid() {
+  if docker compose version >/dev/null 2>&1; then
+    docker compose -f docker-compose.yml config --quiet || return 1
+  fi
+  "$py" - docker-compose.yml <<'EOF'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+services = doc.get("services", {})
+errors = []
+for name in ("app", "collector", "jaeger"):
+    if name not in services:
+        errors.append(f"service {name} missing")
+for name, svc in services.items():
+    image = svc.get("image")
+    if image is not None and (":" not in image or image.endswith(":latest")):
+        errors.append(f"{name}: image {image} is not pinned to a version")
+app = services.get("app", {})
+if "build" not in app:
+    errors.append("app is not built from the Dockerfile")
+env = app.get("environment", {})
+if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") != "http://collector:4318":
+    errors.append("app: OTEL_EXPORTER_OTLP_ENDPOINT is not http://collector:4318")
+if not any("config/local.yaml" in v for v in services.get("collector", {}).get("volumes", [])):
+    errors.append("collector does not mount config/local.yaml")
+if not any(str(p).endswith(":16686") for p in services.get("jaeger", {}).get("ports", [])):
+    errors.append("jaeger UI port 16686 is not published")
+for e in errors:
+    print(f"  {e}")
+print(f"  docker-compose.yml: {len(services)} services, {len(errors)} problems")
+sys.exit(1 if errors else 0)
+EOF
+}
+
+# Usage, argument errors and the arch -> triple mapping the Dockerfile relies on.
+build_script_cli() {
+  local script=deploy/build-binary.sh out status=0
+  out="$("$script" --help)" || { echo "  --help failed"; return 1; }
+  grep -q '^Usage:' <<<"$out" || { echo "  --help prints no usage"; return 1; }
+  "$script" --bogus >/dev/null 2>&1 || status=$?
+  [[ "$status" == 2 ]] || { echo "  unknown argument exits $status, not 2"; return 1; }
+  out="$("$script" --dry-run --arch arm64 --output "$tmp/dry/axum-xray-otel")"
+  grep -q -- '--target aarch64-unknown-linux-gnu' <<<"$out" || { echo "  --arch arm64 does not build aarch64"; return 1; }
+  out="$("$script" --dry-run --output "$tmp/dry/axum-xray-otel")"
+  grep -q -- "$tmp/dry/axum-xray-otel" <<<"$out" || { echo "  the binary is not installed at --output"; return 1; }
+  [[ ! -e "$tmp/dry" ]] || { echo "  --dry-run wrote $tmp/dry"; return 1; }
+  echo "  build-binary.sh: --help, argument errors and --dry-run behave"
+}
+
+# The release binary the Docker image gets, built here for the host: it must start (--help or
+# check-config with a clean environment) and its healthcheck must fail with nothing listening.
+build_binary_real() {
+  local bin="$tmp/out/axum-xray-otel" status=0
+  deploy/build-binary.sh --output "$bin" || return 1
+  if env -i "$bin" --help >/dev/null 2>&1; then
+    echo "  $bin --help: ok"
+  elif env -i "$bin" check-config >/dev/null; then
+    echo "  $bin check-config: ok"
+  else
+    echo "  $bin answers neither --help nor check-config"
+    return 1
+  fi
+  # Port 1 on loopback: nothing listens there, and this check binds nothing. "Unhealthy" is
+  # exit 1 (2 is a usage or config error, 101 a panic, 124 the timeout).
+  timeout 20 env -i PORT=1 "$bin" healthcheck >/dev/null 2>"$tmp/healthcheck.err" || status=$?
+  if [[ "$status" != 1 ]]; then
+    echo "  healthcheck with nothing listening exits $status, not 1: $(grep -m 1 . "$tmp/healthcheck.err" || true)"
+    return 1
+  fi
+  echo "  healthcheck with nothing listening: exit 1"
+}
+
+# The zip Lambda gets: bootstrap plus the collector config at OPENTELEMETRY_COLLECTOR_CONFIG_URI.
+# Host target with plain cargo (no zig); --disable-optimizations keeps cargo-lambda's extra
+# rustflags out, so this reuses the release build above instead of compiling everything again.
+lambda_zip() {
+  local zip="target/lambda/axum-xray-otel/bootstrap.zip"
+  rm -f "$zip"
+  cargo lambda build --release --output-format zip --compiler cargo --disable-optimizations || return 1
+  "$py" - "$zip" config/lambda.yaml <<'EOF'
+import sys, zipfile
+path, config = sys.argv[1], sys.argv[2]
+try:
+    z = zipfile.ZipFile(path)
+except (OSError, zipfile.BadZipFile) as e:
+    sys.exit(f"  {path}: {e}")
+names = set(z.namelist())
+errors = [f"{n} missing" for n in ("bootstrap", "config/lambda.yaml") if n not in names]
+if not errors and z.read("config/lambda.yaml") != open(config, "rb").read():
+    errors.append("config/lambda.yaml differs from the repository's")
+if not errors and not (z.getinfo("bootstrap").external_attr >> 16) & 0o111:
+    errors.append("bootstrap is not executable")
+for e in errors:
+    print(f"  {path}: {e}")
+print(f"  {path}: {len(names)} entries: {', '.join(sorted(names))}")
+sys.exit(1 if errors else 0)
+EOF
+}
+
+if [[ -d "$shared" ]]; then
+  check "samcheck template.yaml" "$shared/samcheck/samcheck" template.yaml
+else
+  skip "samcheck template.yaml" "$shared not found"
+fi
+check "checkov template.yaml" checkov_clean template.yaml cloudformation
+check "hadolint Dockerfile" hadolint Dockerfile
+check "checkov Dockerfile" checkov_clean Dockerfile dockerfile
+if [[ -d "$shared" ]]; then
+  check "otelcolcheck config/ecs.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-ecs config/ecs.yaml
+  check "otelcolcheck config/lambda.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda config/lambda.yaml
+  check "otelcolcheck config/local.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution contrib config/local.yaml
+else
+  skip "otelcolcheck config/*.yaml" "$shared not found"
+fi
+check "docker-compose.yml" compose_valid
+check "shellcheck deploy and check scripts" shellcheck deploy/build-binary.sh tests/checks/iac.sh
+check "build-binary.sh usage and dry run" build_script_cli
+
+if [[ "${SKIP_LAMBDA_ZIP:-0}" == 1 ]]; then
+  skip "release builds (build-binary.sh, cargo lambda zip)" "SKIP_LAMBDA_ZIP=1"
+else
+  shopt -s globstar nullglob
+  sources=(src/**/*.rs)
+  if ((${#sources[@]} > 0)) && grep -q healthcheck "${sources[@]}"; then
+    check "build-binary.sh release build" build_binary_real
+  else
+    skip "build-binary.sh release build" "no healthcheck subcommand in src/ yet"
+  fi
+  shopt -u globstar nullglob
+  check "cargo lambda zip" lambda_zip
+fi
+
+if ((${#failed[@]} > 0)); then
+  echo "iac.sh: FAIL (${#failed[@]} failed: $(IFS=,; echo "${failed[*]}"); $passed passed, $skipped skipped)"
+  exit 1
+fi
+echo "iac.sh: OK ($passed checks passed, $skipped skipped)"

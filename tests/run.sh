@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs the pinned test tools
+# (tests/tools.sh, cached outside the repo), runs the offline checks of the
+# deploy artefacts, then lint and the Rust tests.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+tools_bin="$(bash tests/tools.sh)"
+export PATH="$tools_bin:$PATH"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "terraform (fmt, tfcheck, checkov)"
+bash tests/checks/terraform.sh
+step "SAM, collector configs, Dockerfile, compose, Lambda zip"
+bash tests/checks/iac.sh
+step "workflows and deploy scripts"
+bash tests/checks/workflows.sh
+
+step "rustfmt"
+cargo fmt --all --check
+step "clippy"
+cargo clippy --all-targets --locked -- -D warnings
+step "rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --locked --all-targets
+  # nextest does not run doctests.
+  cargo test --locked --doc
+else
+  cargo test --locked --all-targets
+fi

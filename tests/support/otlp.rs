@@ -1,0 +1,242 @@
+//! An OTLP trace receiver on 127.0.0.1:0, speaking http/protobuf and gRPC,
+//! decoding real protobuf. Every received span goes to a channel; a mode
+//! switch makes it refuse (503) or hang, for fault tests.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, AtomicU64, Ordering},
+    },
+};
+
+use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    trace::v1::Span as ProtoSpan,
+};
+use prost::Message;
+use tokio::sync::mpsc;
+
+/// A span as received, with the resource it came with.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub span: ProtoSpan,
+    pub resource: Vec<KeyValue>,
+}
+
+impl Received {
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+    pub fn parent_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+    pub fn attr(&self, key: &str) -> Option<String> {
+        find(&self.span.attributes, key)
+    }
+    pub fn resource_attr(&self, key: &str) -> Option<String> {
+        find(&self.resource, key)
+    }
+    pub fn is_server(&self) -> bool {
+        self.span.kind == 2
+    }
+    pub fn is_client(&self) -> bool {
+        self.span.kind == 3
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn find(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(value_to_string)
+}
+
+fn value_to_string(value: &AnyValue) -> Option<String> {
+    Some(match value.value.as_ref()? {
+        Value::StringValue(s) => s.clone(),
+        Value::BoolValue(b) => b.to_string(),
+        Value::IntValue(i) => i.to_string(),
+        Value::DoubleValue(d) => d.to_string(),
+        Value::ArrayValue(a) => a
+            .values
+            .iter()
+            .filter_map(value_to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => return None,
+    })
+}
+
+/// What the receiver does with an export request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    Accept = 0,
+    Refuse = 1,
+    Hang = 2,
+}
+
+#[derive(Clone)]
+struct Shared {
+    tx: mpsc::UnboundedSender<Received>,
+    mode: Arc<AtomicU8>,
+    spans: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+}
+
+impl Shared {
+    /// `None` means: answer with an error.
+    async fn take(&self, request: ExportTraceServiceRequest) -> Option<()> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        match self.mode.load(Ordering::SeqCst) {
+            1 => return None,
+            2 => std::future::pending::<()>().await,
+            _ => {}
+        }
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                for span in scope.spans {
+                    self.spans.fetch_add(1, Ordering::SeqCst);
+                    let _ = self.tx.send(Received {
+                        span,
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+        Some(())
+    }
+}
+
+pub struct Receiver {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub spans: mpsc::UnboundedReceiver<Received>,
+    shared: Shared,
+}
+
+impl Receiver {
+    pub async fn start() -> std::io::Result<Self> {
+        let (tx, spans) = mpsc::unbounded_channel();
+        let shared = Shared {
+            tx,
+            mode: Arc::new(AtomicU8::new(0)),
+            spans: Arc::new(AtomicU64::new(0)),
+            requests: Arc::new(AtomicU64::new(0)),
+        };
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let http_addr = http.local_addr()?;
+        let app = Router::new()
+            .route("/v1/traces", post(http_export))
+            .with_state(shared.clone());
+        tokio::spawn(async move { axum::serve(http, app).await });
+
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let grpc_addr = grpc.local_addr()?;
+        let service = TraceServiceServer::new(GrpcReceiver(shared.clone()));
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
+                .await
+        });
+        Ok(Self {
+            http_addr,
+            grpc_addr,
+            spans,
+            shared,
+        })
+    }
+
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    pub fn span_count(&self) -> u64 {
+        self.shared.spans.load(Ordering::SeqCst)
+    }
+
+    pub fn request_count(&self) -> u64 {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the next span, up to the test deadline.
+    pub async fn next(&mut self) -> Option<Received> {
+        tokio::time::timeout(super::DEADLINE, self.spans.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits for the next span matching `pred`, keeping the others aside.
+    pub async fn next_matching(&mut self, pred: impl Fn(&Received) -> bool) -> Option<Received> {
+        loop {
+            let span = self.next().await?;
+            if pred(&span) {
+                return Some(span);
+            }
+        }
+    }
+
+    /// Every span received so far, without waiting.
+    pub fn drain(&mut self) -> Vec<Received> {
+        let mut out = Vec::new();
+        while let Ok(span) = self.spans.try_recv() {
+            out.push(span);
+        }
+        out
+    }
+}
+
+async fn http_export(State(shared): State<Shared>, body: Bytes) -> StatusCode {
+    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    match shared.take(request).await {
+        Some(()) => StatusCode::OK,
+        None => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+struct GrpcReceiver(Shared);
+
+#[tonic::async_trait]
+impl TraceService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        match self.0.take(request.into_inner()).await {
+            Some(()) => Ok(tonic::Response::new(ExportTraceServiceResponse {
+                partial_success: None,
+            })),
+            None => Err(tonic::Status::unavailable("refusing on purpose")),
+        }
+    }
+}
