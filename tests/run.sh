@@ -26,8 +26,6 @@ cargo clippy --all-targets --locked -- -D warnings
 step "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --all-targets
-  # nextest does not run doctests.
-  cargo test --locked --doc
 else
   cargo test --locked --all-targets
 fi

@@ -182,6 +182,12 @@ impl Receiver {
         self.shared.spans.load(Ordering::SeqCst)
     }
 
+    /// A reader of the span count that other doubles can sample.
+    pub fn counter(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let spans = Arc::clone(&self.shared.spans);
+        move || spans.load(Ordering::SeqCst)
+    }
+
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
     }

@@ -1,0 +1,292 @@
+//! The compiled binary as a Lambda function, against the Runtime API double
+//! and a real OTLP receiver: routing for every event source, the invocation's
+//! X-Ray parent, faas attributes, flushing before the next event, errors.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{
+    TestResult, XRAY_PARENT, XRAY_ROOT, XRAY_TRACE_HEX,
+    lambda_api::{Invocation, Outcome, RuntimeApi, event},
+    otlp::{Mode, Received, Receiver},
+    process::{App, command},
+};
+
+async fn start(
+    receiver: &Receiver,
+    extra: &[(&'static str, &str)],
+) -> TestResult<(RuntimeApi, App)> {
+    let api = RuntimeApi::start(receiver.counter()).await?;
+    let mut env = api.lambda_env();
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
+        // Only the per-invocation flush may deliver spans in time.
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()),
+        ("USERS_LATENCY_MS", "0".to_owned()),
+        ("DATABASE_LATENCY_MS", "0".to_owned()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let app = App::spawn(command(&env))?;
+    Ok((api, app))
+}
+
+fn invocation(id: &str, file: &str, trace: Option<String>) -> Invocation {
+    Invocation {
+        request_id: id.to_owned(),
+        trace_header: trace,
+        body: event(file),
+    }
+}
+
+/// The HTTP response inside a Lambda proxy response.
+fn http_response(outcome: Option<Outcome>) -> (u64, Value) {
+    match outcome {
+        Some(Outcome::Response { body, .. }) => {
+            let status = body["statusCode"].as_u64().unwrap_or_default();
+            let inner = body["body"]
+                .as_str()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or(Value::Null);
+            (status, inner)
+        }
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn trace_header(root: &str, sampled: u8) -> Option<String> {
+    Some(format!(
+        "Root={root};Parent={XRAY_PARENT};Sampled={sampled}"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_nest_under_the_function_segment_and_flush_before_next() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    let (mut api, app) = start(&receiver, &[]).await?;
+    let second_root = "1-5759e988-00000000000000000000beef";
+    api.push(invocation(
+        "req-1",
+        "function-url.json",
+        trace_header(XRAY_ROOT, 1),
+    ));
+    api.push(invocation(
+        "req-2",
+        "function-url.json",
+        trace_header(second_root, 1),
+    ));
+    api.push(invocation(
+        "req-3",
+        "function-url.json",
+        trace_header("1-5759e988-00000000000000000000dead", 0),
+    ));
+    for _ in 0..3 {
+        let (status, body) = http_response(api.next_outcome().await);
+        assert_eq!((status, body["id"].clone()), (200, Value::from(7)));
+    }
+    // Event 3 was handed out, so the runtime's first three `/next` calls are recorded.
+    let counts = api.span_counts_at_next();
+    assert!(counts.len() >= 3, "{counts:?}");
+    // Invocation 1 made 2 spans (server + user lookup): both reached the
+    // collector before the runtime asked for event 2, and so on.
+    assert!(
+        counts[1] >= 2,
+        "spans of invocation 1 not flushed before the next event: {counts:?}"
+    );
+    assert!(
+        counts[2] >= 4,
+        "spans of invocation 2 not flushed before the next event: {counts:?}"
+    );
+
+    let spans: Vec<Received> = receiver.drain();
+    let servers: Vec<&Received> = spans.iter().filter(|s| s.is_server()).collect();
+    assert_eq!(
+        servers.len(),
+        2,
+        "Sampled=0 must not be exported: {spans:#?}"
+    );
+    let first = servers
+        .iter()
+        .find(|s| s.trace_id() == XRAY_TRACE_HEX)
+        .expect("invocation 1 span");
+    assert_eq!(
+        first.parent_id(),
+        XRAY_PARENT,
+        "the function segment is the parent"
+    );
+    assert_eq!(first.span.name, "GET /api/users/{id}");
+    assert_eq!(first.attr("faas.trigger").as_deref(), Some("http"));
+    assert_eq!(first.attr("faas.invocation_id").as_deref(), Some("req-1"));
+    assert_eq!(first.attr("faas.coldstart").as_deref(), Some("true"));
+    assert_eq!(first.attr("http.route").as_deref(), Some("/api/users/{id}"));
+    assert_eq!(
+        first.attr("client.address").as_deref(),
+        Some("198.51.100.23")
+    );
+    assert_eq!(
+        first.resource_attr("cloud.platform").as_deref(),
+        Some("aws_lambda")
+    );
+    assert_eq!(
+        first.resource_attr("faas.name").as_deref(),
+        Some("axum-xray-otel-test")
+    );
+    assert_eq!(first.resource_attr("faas.version").as_deref(), Some("7"));
+    assert_eq!(
+        first.resource_attr("faas.max_memory").as_deref(),
+        Some("268435456")
+    );
+    assert_eq!(
+        first.resource_attr("cloud.region").as_deref(),
+        Some("eu-west-1")
+    );
+    let lookup = spans
+        .iter()
+        .find(|s| s.parent_id() == first.span_id())
+        .expect("user lookup child");
+    assert_eq!(lookup.span.name, "SELECT users");
+    let second = servers
+        .iter()
+        .find(|s| s.trace_id() != XRAY_TRACE_HEX)
+        .expect("invocation 2 span");
+    assert_eq!(
+        second.trace_id(),
+        second_root.replace('-', "")[1..].to_owned()
+    );
+    assert_eq!(second.attr("faas.coldstart").as_deref(), Some("false"));
+    assert_eq!(second.attr("faas.invocation_id").as_deref(), Some("req-2"));
+    drop(app);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_source_reaches_its_route() -> TestResult {
+    let receiver = Receiver::start().await?;
+    let (mut api, _app) = start(&receiver, &[]).await?;
+    for (file, key, expected) in [
+        ("alb.json", "id", Value::from(42)),
+        ("function-url.json", "id", Value::from(7)),
+        ("apigw-rest.json", "id", Value::from(5)),
+        (
+            "apigw-http.json",
+            "query",
+            Value::from("SELECT * FROM users"),
+        ),
+        ("health.json", "status", Value::from("ok")),
+    ] {
+        api.push(invocation(file, file, None));
+        let (status, body) = http_response(api.next_outcome().await);
+        assert_eq!((status, body[key].clone()), (200, expected), "{file}");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_events_are_reported_and_the_next_one_is_served() -> TestResult {
+    let receiver = Receiver::start().await?;
+    let (mut api, _app) = start(&receiver, &[]).await?;
+    for body in [
+        "this is not json",
+        r#"{"detail-type": "Scheduled Event", "source": "aws.events"}"#,
+    ] {
+        api.push(Invocation {
+            request_id: "bad".into(),
+            trace_header: None,
+            body: body.into(),
+        });
+        match api.next_outcome().await {
+            Some(Outcome::Error {
+                request_id,
+                error_type,
+                body,
+            }) => {
+                assert_eq!(request_id, "bad");
+                assert!(!error_type.is_empty(), "errorType header missing");
+                assert!(
+                    body["errorType"].as_str().is_some_and(|t| !t.is_empty()),
+                    "{body}"
+                );
+                assert!(body["errorMessage"].as_str().is_some(), "{body}");
+            }
+            other => panic!("expected an error report, got {other:?}"),
+        }
+        api.push(invocation("good", "function-url.json", None));
+        assert_eq!(http_response(api.next_outcome().await).0, 200);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_collector_cannot_hold_invocations() -> TestResult {
+    let receiver = Receiver::start().await?;
+    receiver.set_mode(Mode::Hang);
+    let (mut api, _app) = start(&receiver, &[("LAMBDA_FLUSH_TIMEOUT_MS", "200")]).await?;
+    api.push(invocation(
+        "a",
+        "function-url.json",
+        trace_header(XRAY_ROOT, 1),
+    ));
+    assert_eq!(http_response(api.next_outcome().await).0, 200);
+    let start = Instant::now();
+    api.push(invocation(
+        "b",
+        "function-url.json",
+        trace_header(XRAY_ROOT, 1),
+    ));
+    assert_eq!(http_response(api.next_outcome().await).0, 200);
+    // Unbounded, the first flush would wait for the exporter's 10 s timeout.
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "flush not bounded: {:?}",
+        start.elapsed()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_and_exits_0() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    let (mut api, mut app) = start(&receiver, &[]).await?;
+    api.push(invocation(
+        "a",
+        "function-url.json",
+        trace_header(XRAY_ROOT, 1),
+    ));
+    assert_eq!(http_response(api.next_outcome().await).0, 200);
+    app.signal("TERM");
+    let status = app.wait_exit(Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{:#?}",
+        app.output()
+    );
+    let spans = receiver.drain();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.is_server() && s.trace_id() == XRAY_TRACE_HEX),
+        "{spans:#?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_runtime_api_stops_the_process_with_a_clear_message() -> TestResult {
+    let receiver = Receiver::start().await?;
+    let (mut api, mut app) = start(&receiver, &[]).await?;
+    api.push(invocation("a", "function-url.json", None));
+    assert_eq!(http_response(api.next_outcome().await).0, 200);
+    api.stop();
+    let status = app.wait_exit(Duration::from_secs(15));
+    let output = app.output();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{output:#?}");
+    assert!(
+        output
+            .iter()
+            .any(|l| l.contains("axum-xray-otel: lambda runtime failed")),
+        "{output:#?}"
+    );
+    Ok(())
+}
