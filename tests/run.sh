@@ -25,7 +25,7 @@ step "clippy"
 cargo clippy --all-targets --locked -- -D warnings
 step "rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --all-targets
+  cargo nextest run --locked
 else
-  cargo test --locked --all-targets
+  cargo test --locked
 fi

@@ -17,7 +17,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::{Instrument, field::Empty};
 
 use super::{
-    logs::{LogIds, attach_log_ids, format_log_ids},
+    logs::{LogIds, attach_log_ids},
     propagation::Propagation,
     start_span,
 };
@@ -57,17 +57,18 @@ pub async fn trace_request(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let skip = !tracing_config.enabled
-        || (!tracing_config.trace_health_checks && route.as_deref() == Some("/health"));
+        || (!tracing_config.trace_health_checks
+            && route.as_ref().map(|p| p.as_str()) == Some("/health"));
     if skip {
         return next.run(request).await;
     }
 
-    let span = server_span(&request, route.as_deref());
+    let span = server_span(&request, route.as_ref().map(|p| p.as_str()));
     let cx = start_span(&span, tracing_config.propagation.extract(request.headers()));
     let (trace_id, span_id) = {
         let otel_span = cx.span();
         let sc = otel_span.span_context();
-        format_log_ids(sc.trace_id(), sc.span_id())
+        (sc.trace_id(), sc.span_id())
     };
     let request_id = request
         .extensions()

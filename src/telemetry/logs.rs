@@ -18,11 +18,12 @@ use tracing_subscriber::{
 
 use super::propagation::xray_trace_id;
 
-/// Ids a request span makes available to every log line inside it.
+/// Ids a request span makes available to every log line inside it; kept
+/// raw so requests that log nothing pay nothing for formatting.
 #[derive(Clone, Debug)]
 pub struct LogIds {
-    pub trace_id: String,
-    pub span_id: String,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
     pub request_id: Option<String>,
 }
 
@@ -106,8 +107,9 @@ where
                 .into_iter()
                 .find_map(|span| span.extensions().get::<LogIds>().cloned());
             if let Some(ids) = ids {
-                line.insert("trace_id".into(), Value::String(ids.trace_id));
-                line.insert("span_id".into(), Value::String(ids.span_id));
+                let (trace_id, span_id) = format_log_ids(ids.trace_id, ids.span_id);
+                line.insert("trace_id".into(), Value::String(trace_id));
+                line.insert("span_id".into(), Value::String(span_id));
                 if let Some(request_id) = ids.request_id {
                     line.insert("request_id".into(), Value::String(request_id));
                 }

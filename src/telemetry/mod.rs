@@ -56,8 +56,8 @@ impl Telemetry {
         self.tracing.is_some()
     }
 
-    /// Exports every ended span, waiting at most `timeout`. Returns false on
-    /// timeout or export failure; never blocks longer than `timeout`.
+    /// Exports every ended span, waiting at most `timeout`; false if the
+    /// flush did not finish in time (it goes on in the background).
     pub fn flush(&self, timeout: Duration) -> bool {
         self.tracing.as_ref().is_none_or(|t| t.flush(timeout))
     }

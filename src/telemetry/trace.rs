@@ -81,8 +81,10 @@ impl Tracing {
             .with_sampler(XraySampler::new(config.sampler))
             .with_resource(resource)
             .build();
+        let flusher = Flusher::spawn(provider.clone())
+            .map_err(|e| TelemetryError::Setup(format!("cannot start the flush thread: {e}")))?;
         Ok(Some(Self {
-            flusher: Flusher::spawn(provider.clone()),
+            flusher,
             provider,
             late_resource,
         }))
@@ -242,7 +244,7 @@ struct FlushState {
 }
 
 impl Flusher {
-    fn spawn(provider: SdkTracerProvider) -> Self {
+    fn spawn(provider: SdkTracerProvider) -> std::io::Result<Self> {
         let (wake, woken) = sync_channel::<()>(1);
         let state = Arc::new(FlushState::default());
         let worker = Arc::clone(&state);
@@ -258,9 +260,8 @@ impl Flusher {
                     *worker.completed.lock().unwrap_or_else(|p| p.into_inner()) = generation;
                     worker.done.notify_all();
                 }
-            })
-            .expect("spawning the flush thread");
-        Self { wake, state }
+            })?;
+        Ok(Self { wake, state })
     }
 
     fn flush(&self, timeout: Duration) -> bool {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the deployment files: SAM template (samcheck, checkov), Dockerfile (hadolint, checkov),
+# Checks the deployment files: SAM template (samcheck, checkov, its inline collector config),
+# Dockerfile (hadolint, checkov),
 # collector configs (otelcolcheck), docker-compose.yml, deploy/build-binary.sh and the Lambda zip.
 # Every check runs even after a failure; the exit status is 1 if any failed.
 #   SKIP_LAMBDA_ZIP=1  skip the two release builds (build-binary.sh for real, cargo lambda build)
@@ -163,18 +164,115 @@ sys.exit(1 if errors else 0)
 EOF
 }
 
+# sam build ships only bootstrap, so template.yaml carries config/lambda.yaml inline in an
+# environment variable that OPENTELEMETRY_COLLECTOR_CONFIG_URI names (env: provider). The inline
+# copy must parse to the same document, and the whole environment must fit Lambda's 4 KB
+# (its JSON form, with every parameter at its longest allowed value). Writes the inline config
+# to $tmp/sam-collector.yaml for otelcolcheck.
+sam_collector_config() {
+  "$py" - template.yaml config/lambda.yaml "$tmp/sam-collector.yaml" <<'EOF'
+import json, re, sys, yaml
+template_path, config_path, out_path = sys.argv[1:4]
+LIMIT = 4096
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+def intrinsic(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}
+
+CfnLoader.add_multi_constructor("!", intrinsic)
+template = yaml.load(open(template_path), Loader=CfnLoader)
+expected = yaml.safe_load(open(config_path))
+params = template.get("Parameters", {})
+errors = []
+
+def longest(param):
+    if param.startswith("AWS::"):
+        return 64
+    spec = params.get(param)
+    if spec is None:
+        errors.append(f"environment references unknown parameter {param}")
+        return 0
+    if "MaxLength" in spec:
+        return int(spec["MaxLength"])
+    if "AllowedValues" in spec:
+        return max(len(str(v)) for v in spec["AllowedValues"])
+    errors.append(f"parameter {param} has neither MaxLength nor AllowedValues: the environment size is unbounded")
+    return 0
+
+def worst_case(key, value):
+    if isinstance(value, (str, int, float, bool)):
+        return str(value)
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        return "x" * longest(value["Ref"])
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([^!}][^}]*)\}", lambda m: "x" * longest(m.group(1)), value["Fn::Sub"])
+    errors.append(f"{key}: cannot bound the size of {value!r}")
+    return ""
+
+global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+functions = {k: r for k, r in template.get("Resources", {}).items() if r.get("Type") == "AWS::Serverless::Function"}
+if not functions:
+    errors.append("no AWS::Serverless::Function")
+for name, resource in functions.items():
+    env = dict(global_env)
+    env.update(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
+    uri = env.get("OPENTELEMETRY_COLLECTOR_CONFIG_URI")
+    if not isinstance(uri, str) or not uri.startswith("env:"):
+        errors.append(f"{name}: OPENTELEMETRY_COLLECTOR_CONFIG_URI is {uri!r}, not env:VAR (sam build ships no config file)")
+    else:
+        var = uri[len("env:"):]
+        inline = env.get(var)
+        if not isinstance(inline, str):
+            errors.append(f"{name}: {var} is not a plain string in the environment")
+        else:
+            with open(out_path, "w") as f:
+                f.write(inline)
+            try:
+                same = yaml.safe_load(inline) == expected
+            except yaml.YAMLError as e:
+                same = False
+                errors.append(f"{name}: {var} is not YAML: {e}")
+            if same:
+                print(f"  {name}: {var} ({len(inline.encode())} bytes) parses equal to {config_path}")
+            else:
+                errors.append(f"{name}: {var} differs from {config_path} once parsed")
+    size = len(json.dumps({k: worst_case(k, v) for k, v in env.items()}, separators=(",", ":")).encode())
+    if size > LIMIT:
+        errors.append(f"{name}: environment is up to {size} bytes, over Lambda's {LIMIT}")
+    print(f"  {name}: environment at most {size} of {LIMIT} bytes ({len(env)} variables)")
+for e in errors:
+    print(f"  {e}")
+sys.exit(1 if errors else 0)
+EOF
+}
+
+# otelcolcheck of the inline collector config that sam_collector_config extracted.
+sam_collector_otelcolcheck() {
+  [[ -s "$tmp/sam-collector.yaml" ]] || { echo "  no inline collector config extracted from template.yaml"; return 1; }
+  "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda "$tmp/sam-collector.yaml"
+}
+
 if [[ -d "$shared" ]]; then
   check "samcheck template.yaml" "$shared/samcheck/samcheck" template.yaml
 else
   skip "samcheck template.yaml" "$shared not found"
 fi
 check "checkov template.yaml" checkov_clean template.yaml cloudformation
+check "template.yaml inline collector config" sam_collector_config
 check "hadolint Dockerfile" hadolint Dockerfile
 check "checkov Dockerfile" checkov_clean Dockerfile dockerfile
 if [[ -d "$shared" ]]; then
   check "otelcolcheck config/ecs.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-ecs config/ecs.yaml
   check "otelcolcheck config/lambda.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda config/lambda.yaml
   check "otelcolcheck config/local.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution contrib config/local.yaml
+  check "otelcolcheck template.yaml ADOT_COLLECTOR_CONFIG" sam_collector_otelcolcheck
 else
   skip "otelcolcheck config/*.yaml" "$shared not found"
 fi
