@@ -47,7 +47,8 @@ pub struct IncomingRoot {
 
 /// Parses an `X-Amzn-Trace-Id` value; `None` if anything about it is malformed.
 pub fn parse_xray(value: &str) -> Option<XrayHeader> {
-    if value.len() > MAX_XRAY_HEADER_LEN || value.bytes().any(|b| b.is_ascii_whitespace()) {
+    // Only visible ASCII: whitespace (even after `;`) and control bytes are malformed.
+    if value.len() > MAX_XRAY_HEADER_LEN || !value.bytes().all(|b| b.is_ascii_graphic()) {
         return None;
     }
     let (mut root, mut parent, mut sampled) = (None, None, None);
