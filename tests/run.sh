@@ -18,6 +18,10 @@ step "SAM, collector configs, Dockerfile, compose, Lambda zip"
 bash tests/checks/iac.sh
 step "workflows and deploy scripts"
 bash tests/checks/workflows.sh
+step "secure defaults"
+bash tests/checks/security.sh
+step "cargo deny (licenses, bans, sources)"
+bash tests/checks/deny.sh
 
 step "rustfmt"
 cargo fmt --all --check

@@ -58,12 +58,12 @@ pub async fn trace_request(
         .map(|p| p.as_str().to_owned());
     let skip = !tracing_config.enabled
         || (!tracing_config.trace_health_checks
-            && route.as_ref().map(|p| p.as_str()) == Some("/health"));
+            && route.as_deref() == Some("/health"));
     if skip {
         return next.run(request).await;
     }
 
-    let span = server_span(&request, route.as_ref().map(|p| p.as_str()));
+    let span = server_span(&request, route.as_deref());
     let cx = start_span(&span, tracing_config.propagation.extract(request.headers()));
     let (trace_id, span_id) = {
         let otel_span = cx.span();

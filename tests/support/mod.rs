@@ -2,6 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod lambda_api;
+pub mod load;
 pub mod otlp;
 pub mod process;
 pub mod upstream;

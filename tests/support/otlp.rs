@@ -135,6 +135,12 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_on(tokio::net::TcpListener::bind("127.0.0.1:0").await?).await
+    }
+
+    /// Serves OTLP/HTTP on `http`, a listener the test made (for example
+    /// from a [`ClosedPort`] that the collector "returns" to).
+    pub async fn start_on(http: tokio::net::TcpListener) -> std::io::Result<Self> {
         let (tx, spans) = mpsc::unbounded_channel();
         let shared = Shared {
             tx,
@@ -142,7 +148,6 @@ impl Receiver {
             spans: Arc::new(AtomicU64::new(0)),
             requests: Arc::new(AtomicU64::new(0)),
         };
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let http_addr = http.local_addr()?;
         let app = Router::new()
             .route("/v1/traces", post(http_export))
@@ -244,5 +249,31 @@ impl TraceService for GrpcReceiver {
             })),
             None => Err(tonic::Status::unavailable("refusing on purpose")),
         }
+    }
+}
+
+/// A port on 127.0.0.1 that refuses connections (bound, not listening: the
+/// kernel answers a SYN with RST) until [`ClosedPort::open`] starts listening
+/// on it. Unlike closing and re-binding, nothing else can take the port.
+pub struct ClosedPort {
+    socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+impl ClosedPort {
+    pub fn new() -> std::io::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(([127, 0, 0, 1], 0).into())?;
+        let addr = socket.local_addr()?;
+        Ok(Self { socket, addr })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The collector comes (back): the port starts accepting connections.
+    pub fn open(self) -> std::io::Result<tokio::net::TcpListener> {
+        self.socket.listen(1024)
     }
 }

@@ -119,7 +119,9 @@ resource "aws_ecs_task_definition" "this" {
       image     = var.collector_image
       essential = true
       # Hard limit: the configuration's memory_limiter is sized against it.
-      memory                 = var.collector_memory
+      memory = var.collector_memory
+      # The image (FROM scratch) sets no USER: run it as an unprivileged uid.
+      user                   = "10001"
       readonlyRootFilesystem = true
       stopTimeout            = var.stop_timeout
       secrets = [
