@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmarks the release binary (HTTP load with and without tracing, against
+# bare axum and the FastAPI peer; start-up; Lambda init and invocations;
+# artifact sizes) and writes BENCHMARKS.md. Takes about 15 minutes.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+usage: bench/run.sh [-h|--help]
+
+Builds release binaries, measures them on this machine (servers on CPU 0,
+load generator on CPU 1) and writes BENCHMARKS.md at the repository root.
+Installs what it needs: wrk (apt-get), oha (cargo install, cached in
+${XDG_CACHE_HOME:-$HOME/.cache}/axum-xray-otel/oha), cargo-lambda (tests/tools.sh).
+
+Environment: BENCH_ROUNDS [3], BENCH_SECONDS [8] per closed-loop and fixed-rate
+run, BENCH_WARMUP [2], BENCH_INVOCATIONS [1000] Lambda invocations,
+BENCH_COLD_STARTS [20], BENCH_STARTS [20] HTTP start-ups.
+The FastAPI peer is measured when ../shared/bench/peer-fastapi exists.
+USAGE
+}
+
+case "${1:-}" in
+    "") ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+esac
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/axum-xray-otel"
+out="$repo/target/bench"
+mkdir -p "$out" "$cache"
+
+if [[ "$(nproc --all)" -lt 2 ]]; then
+    echo "bench: needs 2 CPUs (server and load generator on different cores)" >&2
+    exit 1
+fi
+
+# ---- tools, installed once ----
+as_root() { if [[ "$(id -u)" == 0 ]]; then "$@"; else sudo "$@"; fi; }
+if ! command -v wrk >/dev/null || ! command -v taskset >/dev/null; then
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq wrk util-linux >/dev/null
+fi
+oha="$cache/oha/bin/oha"
+if [[ ! -x "$oha" ]]; then
+    echo "bench: installing oha into $cache/oha (about 8 minutes, once)" >&2
+    cargo install oha --locked --root "$cache/oha"
+fi
+peer="$repo/../shared/bench/peer-fastapi"
+peer_args=()
+if [[ -x "$peer/start" ]]; then
+    "$peer/start" --venv >/dev/null # builds its venv outside the measurements
+    peer_args=(--peer "$peer")
+else
+    echo "bench: $peer not found, skipping the FastAPI peer"
+fi
+
+# ---- builds (before measuring, so the machine is quiet then) ----
+cargo build --release --bin axum-xray-otel --example bare_axum --example otlp_sink
+cargo bench --bench startup --no-run
+tools_bin="$(bash tests/tools.sh)"
+PATH="$tools_bin:$PATH" cargo lambda build --release --output-format zip
+
+# ---- measurements ----
+BENCH_BARE_BIN="$repo/target/release/examples/bare_axum" \
+    cargo bench --bench startup >"$out/startup.jsonl"
+taskset -c 1 python3 bench/bench.py --repo "$repo" --oha "$oha" "${peer_args[@]}" \
+    --startup "$out/startup.jsonl" --results "$out/load.json" --out "$repo/BENCHMARKS.md" \
+    --rounds "${BENCH_ROUNDS:-3}" --seconds "${BENCH_SECONDS:-8}" --warmup "${BENCH_WARMUP:-2}"
+
+met="$(grep -c '| met |' BENCHMARKS.md || true)"
+missed="$(grep -c '| \*\*missed\*\* |' BENCHMARKS.md || true)"
+echo "bench: wrote BENCHMARKS.md: $met goals met, $missed missed"
