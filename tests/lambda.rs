@@ -64,7 +64,8 @@ fn trace_header(root: &str, sampled: u8) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_nest_under_the_function_segment_and_flush_before_next() -> TestResult {
     let mut receiver = Receiver::start().await?;
-    let (mut api, app) = start(&receiver, &[]).await?;
+    let (mut api, mut app) =
+        start(&receiver, &[("RUST_LOG", "info,axum_xray_otel::app=debug")]).await?;
     let second_root = "1-5759e988-00000000000000000000beef";
     api.push(invocation(
         "req-1",
@@ -156,7 +157,12 @@ async fn invocations_nest_under_the_function_segment_and_flush_before_next() -> 
     );
     assert_eq!(second.attr("faas.coldstart").as_deref(), Some("false"));
     assert_eq!(second.attr("faas.invocation_id").as_deref(), Some("req-2"));
-    drop(app);
+    // Log lines inside an invocation carry its X-Ray trace id and request id.
+    let line = app
+        .wait_for_log(|v| v["message"] == "user found" && v["request_id"] == "req-1")
+        .expect("a log line of invocation 1");
+    assert_eq!(line["trace_id"], XRAY_ROOT);
+    assert_eq!(line["span_id"], first.span_id());
     Ok(())
 }
 

@@ -57,8 +57,7 @@ pub async fn trace_request(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let skip = !tracing_config.enabled
-        || (!tracing_config.trace_health_checks
-            && route.as_deref() == Some("/health"));
+        || (!tracing_config.trace_health_checks && route.as_deref() == Some("/health"));
     if skip {
         return next.run(request).await;
     }

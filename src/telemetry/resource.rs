@@ -12,7 +12,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::attribute as semconv;
 use serde::Deserialize;
 
-use crate::config::{Config, Target};
+use crate::config::Config;
 
 const SERVICE_NAME: Key = Key::from_static_str(semconv::SERVICE_NAME);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,8 +35,9 @@ pub(super) fn build(config: &Config) -> Resource {
     if let Some(region) = &config.region {
         attributes.push(KeyValue::new(semconv::CLOUD_REGION, region.clone()));
     }
-    match (config.target, &config.lambda) {
-        (Target::Lambda, Some(lambda)) => {
+    // `lambda` is set exactly when the target is Lambda (config decides that).
+    match &config.lambda {
+        Some(lambda) => {
             attributes.extend([
                 KeyValue::new(semconv::CLOUD_PLATFORM, "aws_lambda"),
                 KeyValue::new(semconv::FAAS_NAME, lambda.function_name.clone()),
@@ -50,10 +51,10 @@ pub(super) fn build(config: &Config) -> Resource {
                 attributes.push(KeyValue::new(semconv::FAAS_INSTANCE, stream.clone()));
             }
         }
-        _ if config.ecs_metadata_uri.is_some() => {
+        None if config.ecs_metadata_uri.is_some() => {
             attributes.push(KeyValue::new(semconv::CLOUD_PLATFORM, "aws_ecs"));
         }
-        _ => {}
+        None => {}
     }
     Resource::builder()
         .with_service_name(service_name(config))
