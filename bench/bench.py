@@ -403,8 +403,9 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     if "otlp" in lam:
         f = lam["otlp"]["spans_flushed_before_next"]
         w(f"\nSpans delivered to the collector between an invocation and the next `/next` "
-          f"(tracing on): min {f['min']}, max {f['max']}, total {f['total']} over "
-          f"{lam['otlp']['invocations']} invocations; errors: "
+          f"(tracing on, the warm process): min {f['min']}, max {f['max']}, total {f['total']} over "
+          f"{lam['otlp']['warm_ms']['n'] + 1} invocations; errors over all "
+          f"{lam['otlp']['invocations']} invocations: "
           f"{lam['otlp']['errors']} (on), {lam.get('none', {}).get('errors', 'n/a')} (off).\n")
 
     w("## Artifacts\n")
