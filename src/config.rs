@@ -148,7 +148,16 @@ impl fmt::Display for ConfigError {
             .iter()
             .map(|e| format!("{}: {}", e.var, e.problem))
             .collect();
-        write!(f, "invalid configuration: {}", parts.join("; "))
+        // One line whatever the values held: control characters are escaped.
+        f.write_str("invalid configuration: ")?;
+        for c in parts.join("; ").chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -430,11 +439,8 @@ fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
 }
 
 fn read_propagators(r: &mut Reader<'_>) -> Vec<Propagator> {
-    let default = vec![
-        Propagator::Xray,
-        Propagator::TraceContext,
-        Propagator::Baggage,
-    ];
+    // Baggage is opt-in: it crosses trust boundaries as sent.
+    let default = vec![Propagator::Xray, Propagator::TraceContext];
     let Some(raw) = r.get(vars::OTEL_PROPAGATORS) else {
         return default;
     };
@@ -488,11 +494,7 @@ mod tests {
         assert_eq!(c.sampler, SamplerConfig::ParentBasedAlwaysOn);
         assert_eq!(
             c.propagators,
-            vec![
-                Propagator::Xray,
-                Propagator::TraceContext,
-                Propagator::Baggage
-            ]
+            vec![Propagator::Xray, Propagator::TraceContext]
         );
         assert!(!c.trace_health_checks);
     }
@@ -552,6 +554,15 @@ mod tests {
         assert!(text.contains("EXTERNAL_URL: 'ftp://example.com'"));
         assert_eq!(err.0.len(), 6);
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn a_value_with_a_newline_still_gives_one_line() {
+        let text = parse(&[("PORT", "80\n80")]).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            "invalid configuration: PORT: '80\\n80' is not an integer from 0 to 65535"
+        );
     }
 
     #[test]

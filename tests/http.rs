@@ -158,6 +158,70 @@ async fn keeps_the_alb_root_as_trace_id_without_a_parent() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_alb_root_is_sampled_by_our_sampler_and_sampled_1_by_the_header() -> TestResult {
+    const SAMPLED_ROOT: &str = "1-6759e988-0123456789abcdef01234567";
+    let mut receiver = Receiver::start().await?;
+    let app = App::start_http(&env(
+        &receiver,
+        &[("OTEL_TRACES_SAMPLER", "parentbased_always_off")],
+    ))?;
+    let alb = format!("Root={XRAY_ROOT}");
+    let decided = format!("Root={SAMPLED_ROOT};Sampled=1");
+    for headers in [
+        vec![("x-amzn-trace-id", alb.as_str())],
+        vec![],
+        vec![("x-amzn-trace-id", decided.as_str())],
+    ] {
+        assert_eq!(get(&app, "/api/database", &headers).await?.0, 200);
+    }
+    let spans = stop(app, &mut receiver).await;
+    let server = servers(&spans);
+    assert_eq!(
+        server.len(),
+        1,
+        "only the request whose header says Sampled=1 is exported: {spans:#?}"
+    );
+    assert_eq!(server[0].trace_id(), "6759e9880123456789abcdef01234567");
+    assert_eq!(server[0].parent_id(), "");
+    assert_eq!(spans.len(), 2, "the server span and its query: {spans:#?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_span_queue_drops_spans_counts_them_and_never_fails_requests() -> TestResult {
+    let receiver = Receiver::start().await?;
+    receiver.set_mode(support::otlp::Mode::Hang);
+    let mut app = App::start_http(&env(
+        &receiver,
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+        ],
+    ))?;
+    for _ in 0..30 {
+        assert_eq!(get(&app, "/api/database", &[]).await?.0, 200);
+    }
+    let started = app.wait_for_log(|v| v["name"] == "BatchSpanProcessor.SpanDroppingStarted");
+    assert!(started.is_some(), "no drop warning: {:#?}", app.output());
+    app.signal("TERM");
+    let total = app
+        .wait_for_log(|v| v["name"] == "BatchSpanProcessor.SpansDropped")
+        .ok_or("no dropped-span count at shutdown")?;
+    let dropped = total["dropped_span_count"].as_u64().ok_or("no count")?;
+    // 60 spans made; at most the queue (8) plus the batches in flight were kept.
+    assert!((30..=60).contains(&dropped), "{total}");
+    let status = app.wait_exit(Duration::from_secs(25));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{:#?}",
+        app.output()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn respects_sampled_0_and_passes_it_downstream() -> TestResult {
     let mut receiver = Receiver::start().await?;
     let mut upstream = Upstream::start(Behaviour::Json).await?;
@@ -378,6 +442,12 @@ async fn server_errors_mark_the_span_and_log_with_the_xray_trace_id() -> TestRes
         Some("502")
     );
     assert_eq!(log["span_id"], server.span_id());
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.is_client() && s.parent_id() == server.span_id()),
+        "info-level child spans are exported under RUST_LOG=warn too: {spans:#?}"
+    );
     Ok(())
 }
 
