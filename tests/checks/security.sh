@@ -6,7 +6,9 @@
 #   image's last USER is not root;
 # - Lambda function URLs default to AWS_IAM (terraform module, example, SAM parameter);
 # - the GitHub OIDC trust matches sub and aud with StringEquals, never StringLike;
-# - every log group has a retention, and no retention defaults to 0 (never expire).
+# - every log group has a retention, and no retention defaults to 0 (never expire);
+# - with policy_scan.py (HCL and YAML parsed): Resource "*" only for actions without a
+#   resource type, tasks reachable from the ALB only, no secret in state or environment.
 # Runs every check, prints each finding, then one summary line; exits 1 on any finding.
 # Usage: tests/checks/security.sh
 set -euo pipefail
@@ -166,6 +168,9 @@ check "containers non-root, read-only" containers_non_root_read_only
 check "function URL defaults to AWS_IAM" function_url_defaults_to_iam
 check "GitHub OIDC trust uses StringEquals on sub and aud" oidc_trust_is_exact
 check "log groups expire" log_groups_expire
+check "Resource \"*\" only where IAM has no resource type" python3 tests/checks/policy_scan.py resources
+check "tasks reachable from the ALB only, no public IP" python3 tests/checks/policy_scan.py ingress
+check "no secret in Terraform state or environment variables" python3 tests/checks/policy_scan.py secrets
 
 if ((${#failed[@]} > 0)); then
   printf 'security: FAILED (%s); %d passed\n' "$(

@@ -20,7 +20,7 @@ locals {
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
     OTEL_TRACES_EXPORTER        = "otlp"
     OTEL_TRACES_SAMPLER         = "parentbased_always_on"
-    OTEL_PROPAGATORS            = "xray,tracecontext,baggage"
+    OTEL_PROPAGATORS            = "xray,tracecontext"
     OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.deployment_environment}"
   }
 

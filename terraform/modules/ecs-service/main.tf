@@ -67,6 +67,14 @@ resource "aws_ssm_parameter" "collector_config" {
   tier        = length(var.collector_config) > 4096 ? "Advanced" : "Standard"
   value       = var.collector_config
   tags        = var.tags
+
+  lifecycle {
+    # The limiter must act before the container's hard limit kills the collector.
+    precondition {
+      condition     = try(yamldecode(var.collector_config).processors.memory_limiter.limit_mib < var.collector_memory, false)
+      error_message = "collector_config must have a memory_limiter processor whose limit_mib is below collector_memory (${var.collector_memory} MiB)."
+    }
+  }
 }
 
 resource "aws_ecs_task_definition" "this" {
