@@ -33,3 +33,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked
 fi
+step "cargo lambda watch and invoke (the README's local Lambda commands)"
+bash tests/checks/lambda_local.sh

@@ -40,7 +40,7 @@ fail() {
 
 # The emulator listens at once and builds the function on the first request; curl retries
 # refused connections for up to a minute, then waits for that build (--max-time).
-status="$(curl -sS -o "$tmp/body" -w '%{http_code}' --retry 60 --retry-delay 1 --retry-connrefused \
+status="$(curl -s -o "$tmp/body" -w '%{http_code}' --retry 60 --retry-delay 1 --retry-connrefused \
   --max-time 600 "http://127.0.0.1:$port/api/users/7")" || fail "no answer on port $port"
 [[ "$status" == 200 ]] || fail "GET /api/users/7 through cargo lambda watch: $status $(cat "$tmp/body")"
 "$py" - "$tmp/body" <<'EOF' || fail "unexpected body: $(cat "$tmp/body")"
