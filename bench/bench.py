@@ -454,6 +454,10 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
         goal(rows, "Lambda zip", "≤ 4 MiB", f"{zip_mib:.2f} MiB", zip_mib <= 4, f"{zip_mib - 4:+.2f} MiB")
     out.extend(rows)
     w("")
+    # What was profiled and changed when a goal was missed: kept by hand, carried into every report.
+    history = repo / "bench" / "history.md"
+    if history.exists():
+        w(history.read_text().rstrip() + "\n")
     return "\n".join(out) + "\n"
 
 

@@ -8,7 +8,7 @@
 //!   which it makes only after flushing), warm (one process) and cold (the
 //!   first invocation of a fresh process), with tracing on and off.
 //!
-//! Prints one JSON object per line; `bench/report.py` turns them into tables.
+//! Prints one JSON object per line; `bench/bench.py` turns them into tables.
 //! Counts: `BENCH_STARTS` [20], `BENCH_COLD_STARTS` [20], `BENCH_INVOCATIONS` [1000].
 
 #[path = "../tests/support/mod.rs"]

@@ -135,9 +135,10 @@ fn check_fault(name: &str, healthy: &Report, fault: &Window, app: &App) {
             report.failures(5)
         );
     }
-    // A shared 2-core runner is noisy; a request path that waited on the
-    // exporter would show seconds (the export timeout), not milliseconds.
-    let bound = healthy.p99() * 2 + Duration::from_millis(25);
+    // The goal: p99 within 20 % of the healthy window. The 5 ms on top absorbs
+    // a shared 2-core runner's scheduling noise; a request path that waited on
+    // the exporter would show seconds (the export timeout), not milliseconds.
+    let bound = healthy.p99().mul_f64(1.2) + Duration::from_millis(5);
     assert!(
         fault.report.p99() <= bound,
         "p99 under fault {:?} > bound {bound:?} (healthy {:?})",

@@ -192,9 +192,12 @@ async fn every_event_source_reaches_its_route() -> TestResult {
 async fn bad_events_are_reported_and_the_next_one_is_served() -> TestResult {
     let receiver = Receiver::start().await?;
     let (mut api, _app) = start(&receiver, &[]).await?;
-    for body in [
-        "this is not json",
-        r#"{"detail-type": "Scheduled Event", "source": "aws.events"}"#,
+    for (body, says) in [
+        ("this is not json", "failed to deserialize"),
+        (
+            r#"{"detail-type": "Scheduled Event", "source": "aws.events"}"#,
+            "doesn't match any of those services' events",
+        ),
     ] {
         api.push(Invocation {
             request_id: "bad".into(),
@@ -208,12 +211,22 @@ async fn bad_events_are_reported_and_the_next_one_is_served() -> TestResult {
                 body,
             }) => {
                 assert_eq!(request_id, "bad");
-                assert!(!error_type.is_empty(), "errorType header missing");
+                assert_eq!(
+                    error_type, "unhandled",
+                    "Lambda-Runtime-Function-Error-Type"
+                );
                 assert!(
-                    body["errorType"].as_str().is_some_and(|t| !t.is_empty()),
+                    body["errorType"]
+                        .as_str()
+                        .is_some_and(|t| t.ends_with("DeserializeError")),
                     "{body}"
                 );
-                assert!(body["errorMessage"].as_str().is_some(), "{body}");
+                assert!(
+                    body["errorMessage"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(says)),
+                    "{body}"
+                );
             }
             other => panic!("expected an error report, got {other:?}"),
         }
@@ -227,7 +240,7 @@ async fn bad_events_are_reported_and_the_next_one_is_served() -> TestResult {
 async fn a_hanging_collector_cannot_hold_invocations() -> TestResult {
     let receiver = Receiver::start().await?;
     receiver.set_mode(Mode::Hang);
-    let (mut api, _app) = start(&receiver, &[("LAMBDA_FLUSH_TIMEOUT_MS", "200")]).await?;
+    let (mut api, mut app) = start(&receiver, &[("LAMBDA_FLUSH_TIMEOUT_MS", "200")]).await?;
     api.push(invocation(
         "a",
         "function-url.json",
@@ -241,12 +254,16 @@ async fn a_hanging_collector_cannot_hold_invocations() -> TestResult {
         trace_header(XRAY_ROOT, 1),
     ));
     assert_eq!(http_response(api.next_outcome().await).0, 200);
-    // Unbounded, the first flush would wait for the exporter's 10 s timeout.
+    // "b" is handed out only after "a"'s flush gave up: at least the 200 ms
+    // bound, and far less than the exporter's own 10 s timeout.
+    let elapsed = start.elapsed();
+    eprintln!("hanging collector: next invocation answered after {elapsed:?} (flush bound 200 ms)");
     assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "flush not bounded: {:?}",
-        start.elapsed()
+        elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(1500),
+        "flush not bounded by LAMBDA_FLUSH_TIMEOUT_MS: {elapsed:?}"
     );
+    let warning = app.wait_for_log(|v| v["message"] == "span flush timed out");
+    assert_eq!(warning.map(|w| w["timeout_ms"].clone()), Some(200.into()));
     Ok(())
 }
 

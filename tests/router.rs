@@ -271,8 +271,11 @@ async fn a_panicking_handler_gets_500_and_the_router_keeps_serving() {
 
 /// A captured event, through lambda_http's conversion and our stage handling.
 async fn lambda_event(router: &Router, file: &str) -> (StatusCode, Value) {
-    let request =
-        lambda_http::request::from_str(&support::lambda_api::event(file)).expect("valid event");
+    lambda_payload(router, &support::lambda_api::event(file)).await
+}
+
+async fn lambda_payload(router: &Router, event: &str) -> (StatusCode, Value) {
+    let request = lambda_http::request::from_str(event).expect("valid event");
     let request = prepare(request, true);
     let (parts, body) = request.into_parts();
     let request = Request::from_parts(parts, Body::from(body.to_vec()));
@@ -300,6 +303,20 @@ async fn captured_lambda_events_reach_the_right_route() {
     );
     let (status, body) = lambda_event(&router, "health.json").await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+}
+
+#[tokio::test]
+async fn a_custom_domain_keeps_a_path_that_starts_like_the_stage() {
+    // Behind a custom domain the mapping removes the stage, so a path whose
+    // first segment equals the stage name is the route itself.
+    let mut event: Value =
+        serde_json::from_str(&support::lambda_api::event("apigw-http.json")).expect("json");
+    event["rawPath"] = json!("/api/users/3");
+    event["requestContext"]["stage"] = json!("api");
+    event["requestContext"]["domainName"] = json!("service.example.com");
+    event["requestContext"]["http"]["path"] = json!("/api/users/3");
+    let (status, body) = lambda_payload(&router_with(&[]), &event.to_string()).await;
+    assert_eq!((status, body["id"].clone()), (StatusCode::OK, json!(3)));
 }
 
 #[test]

@@ -89,8 +89,13 @@ fn path_without_stage(request: &Request) -> Option<String> {
             let raw = request.raw_http_path();
             (!raw.is_empty()).then(|| raw.to_owned())
         }
-        // HTTP APIs: a named stage is the first segment of the raw path.
+        // HTTP APIs: a named stage is the first segment of the raw path, but
+        // only on the execute-api endpoint; a custom domain's mapping drops it.
         RequestContext::ApiGatewayV2(context) => {
+            let domain = context.domain_name.as_deref().unwrap_or_default();
+            if !domain.contains(".execute-api.") {
+                return None;
+            }
             let stage = context.stage.as_deref().filter(|s| *s != "$default")?;
             let path = request.uri().path();
             let rest = path.strip_prefix('/')?.strip_prefix(stage)?;
