@@ -98,7 +98,8 @@ async fn propagates_incoming_xray_header() -> TestResult {
         Some("SELECT id, name, email FROM users WHERE id = $1")
     );
     assert_eq!(lookup.attr("db.operation.name").as_deref(), Some("SELECT"));
-    assert!(lookup.attr("db.system.name").is_some());
+    assert_eq!(lookup.attr("db.system.name").as_deref(), Some("other_sql"));
+    assert_eq!(lookup.attr("db.system").as_deref(), Some("other_sql"));
     // The resource says who and where.
     assert_eq!(
         server.resource_attr("service.name").as_deref(),

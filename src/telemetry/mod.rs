@@ -29,8 +29,10 @@ pub use trace::{TelemetryError, start_span};
 pub mod db {
     use opentelemetry_semantic_conventions::attribute as semconv;
     pub const SYSTEM: &str = semconv::DB_SYSTEM_NAME;
+    /// The pre-1.30 name, which the collector's `awsxray` exporter still reads
+    /// to give the segment its `sql` block.
+    pub const SYSTEM_LEGACY: &str = "db.system";
     pub const OPERATION: &str = semconv::DB_OPERATION_NAME;
-    pub const COLLECTION: &str = semconv::DB_COLLECTION_NAME;
     pub const QUERY: &str = semconv::DB_QUERY_TEXT;
     /// The lookups are simulated; this is the semconv value for "some SQL database".
     pub const SIMULATED_SYSTEM: &str = "other_sql";

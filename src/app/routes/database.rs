@@ -11,8 +11,8 @@ pub async fn get(State(state): State<AppState>) -> Json<Value> {
         "SELECT users",
         otel.kind = "client",
         { db::SYSTEM } = db::SIMULATED_SYSTEM,
+        { db::SYSTEM_LEGACY } = db::SIMULATED_SYSTEM,
         { db::OPERATION } = "SELECT",
-        { db::COLLECTION } = "users",
         { db::QUERY } = QUERY,
     );
     super::simulate_latency(state.database_latency)

@@ -28,8 +28,8 @@ pub async fn get(
         "SELECT users",
         otel.kind = "client",
         { db::SYSTEM } = db::SIMULATED_SYSTEM,
+        { db::SYSTEM_LEGACY } = db::SIMULATED_SYSTEM,
         { db::OPERATION } = "SELECT",
-        { db::COLLECTION } = "users",
         { db::QUERY } = "SELECT id, name, email FROM users WHERE id = $1",
     );
     async {
