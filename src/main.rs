@@ -8,6 +8,7 @@ use axum_xray_otel::{
 
 // Spans are allocated on request threads and freed on the exporter's thread;
 // glibc's malloc made that about 13% of the traced CPU per request (BENCHMARKS.md).
+// .cargo/config.toml compiles it to commit memory on demand (peak RSS).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
