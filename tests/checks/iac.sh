@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the deployment files: SAM template (samcheck, checkov, its inline collector config),
+# Checks the deployment files: SAM template (samcheck, checkov, its inline collector config,
+# its environment against terraform/modules/app-environment),
 # Dockerfile (hadolint, checkov),
 # collector configs (otelcolcheck), docker-compose.yml, deploy/build-binary.sh and the Lambda zip.
 # Every check runs even after a failure; the exit status is 1 if any failed.
@@ -253,6 +254,54 @@ sys.exit(1 if errors else 0)
 EOF
 }
 
+# template.yaml's function environment must equal terraform/modules/app-environment's defaults
+# (the same binary, configured the same on both deploy paths). A !Ref compares with the
+# parameter's Default; !Sub values and the Lambda-only collector settings are left out.
+sam_env_matches_terraform() {
+  "$py" - template.yaml terraform/modules/app-environment/main.tf <<'EOF'
+import re, sys, yaml
+template_path, tf_path = sys.argv[1:3]
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+def tag(loader, suffix, node):
+    return {suffix: loader.construct_scalar(node)} if isinstance(node, yaml.ScalarNode) else {suffix: None}
+
+CfnLoader.add_multi_constructor("!", tag)
+template = yaml.load(open(template_path), Loader=CfnLoader)
+params = template.get("Parameters", {})
+sam = template["Globals"]["Function"]["Environment"]["Variables"]
+# Every setting there; a value that is an expression (var.*, ${...}) is compared by name only.
+tf = {k: (v[1:-1] if re.fullmatch(r'"[^"$]*"', v) else None)
+      for k, v in re.findall(r'^\s+([A-Z][A-Z0-9_]+)\s+=\s+(.+?)\s*$', open(tf_path).read(), re.M)}
+lambda_only = {"OPENTELEMETRY_COLLECTOR_CONFIG_URI", "ADOT_COLLECTOR_CONFIG"}
+errors = []
+for key, value in sam.items():
+    if key in lambda_only:
+        continue
+    if isinstance(value, dict) and "Ref" in value:
+        value = str(params.get(value["Ref"], {}).get("Default"))
+    if isinstance(value, dict):
+        continue
+    if key == "APP_TARGET":
+        if value != "lambda":
+            errors.append(f"APP_TARGET is {value!r} in template.yaml, not 'lambda'")
+        continue
+    if key not in tf:
+        errors.append(f"{key} is set in template.yaml but not in app-environment")
+    elif tf[key] is not None and str(value) != tf[key]:
+        errors.append(f"{key}: template.yaml {value!r}, app-environment {tf[key]!r}")
+for key in tf:
+    if key not in sam:
+        errors.append(f"{key} is set in app-environment but not in template.yaml")
+for e in errors:
+    print(f"  {e}")
+print(f"  template.yaml and app-environment: {len(tf)} settings compared, {len(errors)} differences")
+sys.exit(1 if errors else 0)
+EOF
+}
+
 # otelcolcheck of the inline collector config that sam_collector_config extracted.
 sam_collector_otelcolcheck() {
   [[ -s "$tmp/sam-collector.yaml" ]] || { echo "  no inline collector config extracted from template.yaml"; return 1; }
@@ -266,6 +315,7 @@ else
 fi
 check "checkov template.yaml" checkov_clean template.yaml cloudformation
 check "template.yaml inline collector config" sam_collector_config
+check "template.yaml environment = app-environment" sam_env_matches_terraform
 check "hadolint Dockerfile" hadolint Dockerfile
 check "checkov Dockerfile" checkov_clean Dockerfile dockerfile
 if [[ -d "$shared" ]]; then
