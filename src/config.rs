@@ -143,18 +143,17 @@ pub struct ConfigError(pub Vec<InvalidVar>);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .0
-            .iter()
-            .map(|e| format!("{}: {}", e.var, e.problem))
-            .collect();
-        // One line whatever the values held: control characters are escaped.
         f.write_str("invalid configuration: ")?;
-        for c in parts.join("; ").chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                write!(f, "{c}")?;
+        for (i, e) in self.0.iter().enumerate() {
+            let separator = if i == 0 { "" } else { "; " };
+            write!(f, "{separator}{}: ", e.var)?;
+            // One line whatever the values held: control characters are escaped.
+            for c in e.problem.chars() {
+                if c.is_control() {
+                    write!(f, "{}", c.escape_default())?;
+                } else {
+                    write!(f, "{c}")?;
+                }
             }
         }
         Ok(())

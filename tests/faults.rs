@@ -124,7 +124,7 @@ async fn await_export_resumed(app: &App, receiver: &mut Receiver) -> TestResult<
     }
     let resumed = started.elapsed();
     let attempts = sent.len();
-    await_traces(receiver, marked_requests(app, 1000, 3).await?).await?;
+    await_traces(receiver, marked_requests(app, attempts, 3).await?).await?;
     Ok((resumed, attempts))
 }
 
@@ -194,14 +194,7 @@ fn expect_export_warning(app: &mut App) {
 }
 
 fn stop_and_expect_exit_0(mut app: App) {
-    app.signal("TERM");
-    let status = tokio::task::block_in_place(|| app.wait_exit(Duration::from_secs(25)));
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "exit status; output: {:#?}",
-        app.output()
-    );
+    tokio::task::block_in_place(|| app.terminate(Duration::from_secs(25)));
 }
 
 async fn collector_misbehaves_then_recovers(mode: Mode) -> TestResult {

@@ -277,14 +277,7 @@ async fn sigterm_flushes_and_exits_0() -> TestResult {
         trace_header(XRAY_ROOT, 1),
     ));
     assert_eq!(http_response(api.next_outcome().await).0, 200);
-    app.signal("TERM");
-    let status = app.wait_exit(Duration::from_secs(10));
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "{:#?}",
-        app.output()
-    );
+    app.terminate(Duration::from_secs(10));
     let spans = receiver.drain();
     assert!(
         spans

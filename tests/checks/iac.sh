@@ -173,22 +173,12 @@ EOF
 sam_collector_config() {
   "$py" - template.yaml config/lambda.yaml "$tmp/sam-collector.yaml" <<'EOF'
 import json, re, sys, yaml
+sys.path.insert(0, "tests/checks")
+from cfn import load_template
 template_path, config_path, out_path = sys.argv[1:4]
 LIMIT = 4096
 
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-def intrinsic(loader, suffix, node):
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        return {name: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {name: loader.construct_sequence(node, deep=True)}
-    return {name: loader.construct_mapping(node, deep=True)}
-
-CfnLoader.add_multi_constructor("!", intrinsic)
-template = yaml.load(open(template_path), Loader=CfnLoader)
+template = load_template(template_path)
 expected = yaml.safe_load(open(config_path))
 params = template.get("Parameters", {})
 errors = []
@@ -259,17 +249,12 @@ EOF
 # parameter's Default; !Sub values and the Lambda-only collector settings are left out.
 sam_env_matches_terraform() {
   "$py" - template.yaml terraform/modules/app-environment/main.tf <<'EOF'
-import re, sys, yaml
+import re, sys
+sys.path.insert(0, "tests/checks")
+from cfn import load_template
 template_path, tf_path = sys.argv[1:3]
 
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-def tag(loader, suffix, node):
-    return {suffix: loader.construct_scalar(node)} if isinstance(node, yaml.ScalarNode) else {suffix: None}
-
-CfnLoader.add_multi_constructor("!", tag)
-template = yaml.load(open(template_path), Loader=CfnLoader)
+template = load_template(template_path)
 params = template.get("Parameters", {})
 sam = template["Globals"]["Function"]["Environment"]["Variables"]
 # Every setting there; a value that is an expression (var.*, ${...}) is compared by name only.

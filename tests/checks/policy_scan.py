@@ -21,6 +21,8 @@ from pathlib import Path
 import hcl2
 import yaml
 
+from cfn import load_template
+
 # Actions whose IAM reference lists no resource type.
 NO_RESOURCE_TYPE = {
     "ecr:GetAuthorizationToken",
@@ -79,15 +81,8 @@ def statements(node):
             yield from statements(v)
 
 
-class CfnLoader(yaml.SafeLoader):
-    pass
-
-
-CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def template() -> dict:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)
+    return load_template(ROOT / "template.yaml")
 
 
 def check_resources() -> list[str]:

@@ -140,6 +140,18 @@ impl App {
         }
     }
 
+    /// SIGTERM, then asserts the process exits 0 within `limit`.
+    pub fn terminate(&mut self, limit: Duration) {
+        self.signal("TERM");
+        let status = self.wait_exit(limit);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(0),
+            "exit status; output: {:#?}",
+            self.output()
+        );
+    }
+
     /// Peak resident memory (VmHWM) in KiB.
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
