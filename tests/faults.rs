@@ -183,14 +183,10 @@ fn check_fault(name: &str, healthy: &Report, fault: &Window, app: &App) {
 }
 
 /// Waits for the exporter's rate-limited warning: proof the fault was hit.
-fn expect_export_warning(app: &mut App) {
+fn expect_export_warning(app: &mut App) -> Value {
     let warning =
         tokio::task::block_in_place(|| app.wait_for_log(|v| v["message"] == "span export failing"));
-    assert!(
-        warning.is_some(),
-        "no export failure logged: {:#?}",
-        app.output()
-    );
+    warning.unwrap_or_else(|| panic!("no export failure logged: {:#?}", app.output()))
 }
 
 fn stop_and_expect_exit_0(mut app: App) {
@@ -238,7 +234,21 @@ async fn absent_collector_costs_requests_nothing_and_export_starts_when_it_arriv
     let closed = ClosedPort::new()?;
     let mut app = App::start_http(&collector_env(&closed.endpoint()))?;
     let fault = fault_window(&app).await;
-    expect_export_warning(&mut app);
+    // What `cargo run` without a collector says: where, and what to do.
+    let warning = expect_export_warning(&mut app);
+    assert_eq!(
+        warning["endpoint"],
+        format!("{}/v1/traces", closed.endpoint()),
+        "{warning}"
+    );
+    let hint = warning["hint"].as_str().unwrap_or_default();
+    for advice in [
+        "docker compose up",
+        "OTEL_TRACES_EXPORTER=console",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
+        assert!(hint.contains(advice), "{hint}");
+    }
 
     let mut receiver = Receiver::start_on(closed.open()?).await?;
     let (resumed, attempts) = await_export_resumed(&app, &mut receiver).await?;

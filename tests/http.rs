@@ -50,6 +50,7 @@ fn servers(spans: &[Received]) -> Vec<&Received> {
 async fn propagates_incoming_xray_header() -> TestResult {
     let mut receiver = Receiver::start().await?;
     let app = App::start_http(&env(&receiver, &[]))?;
+    let app_port = app.port;
     let header = format!("Root={XRAY_ROOT};Parent={XRAY_PARENT};Sampled=1");
     let (status, _) = get(
         &app,
@@ -71,11 +72,17 @@ async fn propagates_incoming_xray_header() -> TestResult {
         Some("/api/users/{id}")
     );
     assert_eq!(server.attr("url.path").as_deref(), Some("/api/users/42"));
-    assert_eq!(
-        server.attr("http.response.status_code").as_deref(),
-        Some("200")
-    );
+    assert_eq!(server.int("http.response.status_code"), Some(200));
     assert_eq!(server.attr("client.address").as_deref(), Some("127.0.0.1"));
+    // No proxy in front: the listener's scheme and the Host header.
+    assert_eq!(server.attr("url.scheme").as_deref(), Some("http"));
+    assert_eq!(server.attr("server.address").as_deref(), Some("127.0.0.1"));
+    assert_eq!(server.int("server.port"), Some(i64::from(app_port)));
+    assert_eq!(
+        server.attr("network.protocol.version").as_deref(),
+        Some("1.1")
+    );
+    assert_eq!(server.attr("error.type"), None);
     assert_eq!(
         server.attr("user_agent.original").as_deref(),
         Some("probe/1.0")
@@ -93,6 +100,7 @@ async fn propagates_incoming_xray_header() -> TestResult {
     assert_eq!(lookup.attr("db.operation.name").as_deref(), Some("SELECT"));
     assert_eq!(lookup.attr("db.system.name").as_deref(), Some("other_sql"));
     assert_eq!(lookup.attr("db.system").as_deref(), Some("other_sql"));
+    assert_eq!(lookup.attr("db.statement"), lookup.attr("db.query.text"));
     // The resource says who and where.
     assert_eq!(
         server.resource_attr("service.name").as_deref(),
@@ -269,10 +277,18 @@ async fn outgoing_call_carries_the_client_span_as_parent() -> TestResult {
         sent["traceparent"].to_str()?,
         format!("00-{XRAY_TRACE_HEX}-{}-01", client_span.span_id())
     );
+    assert_eq!(client_span.int("http.response.status_code"), Some(200));
+    assert_eq!(client_span.span.name, "GET");
+    assert_eq!(client_span.attr("url.full"), Some(upstream.url()));
     assert_eq!(
-        client_span.attr("http.response.status_code").as_deref(),
-        Some("200")
+        client_span.attr("server.address").as_deref(),
+        Some("127.0.0.1")
     );
+    assert_eq!(
+        client_span.int("server.port"),
+        Some(i64::from(upstream.addr.port()))
+    );
+    assert_eq!(client_span.attr("error.type"), None);
     assert_eq!(server.span.name, "GET /api/external");
     Ok(())
 }
@@ -424,11 +440,13 @@ async fn server_errors_mark_the_span_and_log_with_the_xray_trace_id() -> TestRes
         Some(2),
         "status ERROR"
     );
-    assert_eq!(
-        server.attr("http.response.status_code").as_deref(),
-        Some("502")
-    );
+    assert_eq!(server.int("http.response.status_code"), Some(502));
+    assert_eq!(server.attr("error.type").as_deref(), Some("502"));
     assert_eq!(log["span_id"], server.span_id());
+    let call = spans.iter().find(|s| s.is_client()).expect("client span");
+    assert_eq!(call.int("http.response.status_code"), Some(500));
+    assert_eq!(call.attr("error.type").as_deref(), Some("500"));
+    assert_eq!(call.span.status.as_ref().map(|s| s.code), Some(2));
     assert!(
         spans
             .iter()

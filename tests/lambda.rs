@@ -157,12 +157,15 @@ async fn invocations_nest_under_the_function_segment_and_flush_before_next() -> 
     );
     assert_eq!(second.attr("faas.coldstart").as_deref(), Some("false"));
     assert_eq!(second.attr("faas.invocation_id").as_deref(), Some("req-2"));
-    // Log lines inside an invocation carry its X-Ray trace id and request id.
+    // Log lines inside an invocation carry its X-Ray trace id and request id,
+    // and the id of the innermost span (the lookup's subsegment), so a log
+    // line can be found from what X-Ray shows.
     let line = app
         .wait_for_log(|v| v["message"] == "user found" && v["request_id"] == "req-1")
         .expect("a log line of invocation 1");
     assert_eq!(line["trace_id"], XRAY_ROOT);
-    assert_eq!(line["span_id"], first.span_id());
+    assert_eq!(line["span_id"], lookup.span_id());
+    assert_ne!(lookup.span_id(), first.span_id());
     Ok(())
 }
 

@@ -12,6 +12,8 @@ use axum::{
 };
 use serde_json::json;
 
+pub use crate::telemetry::http::ErrorDetail;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -25,10 +27,6 @@ pub enum AppError {
     #[error("{0}")]
     Internal(String),
 }
-
-/// The cause of a 5xx, for the logs and the span, never for the client.
-#[derive(Clone, Debug)]
-pub struct ErrorDetail(pub String);
 
 impl AppError {
     fn status(&self) -> StatusCode {

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
-    telemetry::propagation::Propagation,
+    telemetry::{http::client::ClientTarget, propagation::Propagation},
 };
 
 #[derive(Clone)]
@@ -16,6 +16,8 @@ pub struct Inner {
     pub users_latency: Duration,
     pub database_latency: Duration,
     pub external_url: String,
+    /// How spans show `external_url`.
+    pub external_target: ClientTarget,
     pub external_timeout: Duration,
     pub http_client: reqwest::Client,
     pub propagation: Propagation,
@@ -42,6 +44,8 @@ impl AppState {
             users_latency: config.users_latency,
             database_latency: config.database_latency,
             external_url: config.external_url.clone(),
+            external_target: ClientTarget::new(&config.external_url)
+                .expect("config accepts only URLs ClientTarget can describe"),
             external_timeout: config.external_timeout,
             http_client,
             propagation: Propagation::new(&config.propagators),

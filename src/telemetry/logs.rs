@@ -7,9 +7,10 @@
 
 use std::fmt;
 
-use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use serde_json::{Map, Value};
-use tracing::{Event, Subscriber, field::Field};
+use tracing::{Dispatch, Event, Subscriber, field::Field};
+use tracing_opentelemetry::get_otel_context;
 use tracing_subscriber::{
     Layer,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
@@ -107,7 +108,8 @@ where
                 .into_iter()
                 .find_map(|span| span.extensions().get::<LogIds>().cloned());
             if let Some(ids) = ids {
-                let (trace_id, span_id) = format_log_ids(ids.trace_id, ids.span_id);
+                let span_id = innermost_span_id().unwrap_or(ids.span_id);
+                let (trace_id, span_id) = format_log_ids(ids.trace_id, span_id);
                 line.insert("trace_id".into(), Value::String(trace_id));
                 line.insert("span_id".into(), Value::String(span_id));
                 if let Some(request_id) = ids.request_id {
@@ -121,6 +123,22 @@ where
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")
     }
+}
+
+/// The OpenTelemetry span id of the innermost exported span the event is in
+/// (a handler's child span, else the request span), so a log line can be
+/// found from the subsegment X-Ray shows. Looked up only when a line is
+/// written, so spans that log nothing pay nothing.
+fn innermost_span_id() -> Option<SpanId> {
+    let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+    let current = dispatch.current_span();
+    let registry = dispatch.downcast_ref::<Registry>()?;
+    let leaf = registry.span(current.id()?)?;
+    leaf.scope().find_map(|span| {
+        let cx = get_otel_context(&span.id(), &dispatch)?;
+        let sc = cx.span().span_context().clone();
+        sc.is_valid().then(|| sc.span_id())
+    })
 }
 
 struct FieldMap(Map<String, Value>);

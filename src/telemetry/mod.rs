@@ -5,6 +5,7 @@
 //! export) and returns a [`Telemetry`] guard that flushes and shuts the
 //! provider down.
 
+pub mod db;
 pub mod http;
 mod logs;
 pub mod propagation;
@@ -24,19 +25,6 @@ use crate::config::{Config, LogFormat};
 
 pub use logs::format_log_ids;
 pub use trace::{TelemetryError, start_span};
-
-/// Names of the database attributes our simulated queries carry.
-pub mod db {
-    use opentelemetry_semantic_conventions::attribute as semconv;
-    pub const SYSTEM: &str = semconv::DB_SYSTEM_NAME;
-    /// The pre-1.30 name, which the collector's `awsxray` exporter still reads
-    /// to give the segment its `sql` block.
-    pub const SYSTEM_LEGACY: &str = "db.system";
-    pub const OPERATION: &str = semconv::DB_OPERATION_NAME;
-    pub const QUERY: &str = semconv::DB_QUERY_TEXT;
-    /// The lookups are simulated; this is the semconv value for "some SQL database".
-    pub const SIMULATED_SYSTEM: &str = "other_sql";
-}
 
 /// Our crate's spans are the only ones exported; everything else is logs only.
 const SPAN_TARGET_PREFIX: &str = "axum_xray_otel";

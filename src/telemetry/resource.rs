@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use opentelemetry::{Key, KeyValue};
+use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_semantic_conventions::attribute as semconv;
 use serde::Deserialize;
@@ -133,8 +133,18 @@ async fn fetch_ecs_metadata(uri: &str) -> Result<Vec<KeyValue>, reqwest::Error> 
     push(semconv::CLOUD_AVAILABILITY_ZONE, task.availability_zone);
     push(semconv::AWS_ECS_CONTAINER_ARN, container.container_arn);
     if let Some(logs) = container.log_options {
-        push(semconv::AWS_LOG_GROUP_NAMES, logs.group);
-        push(semconv::AWS_LOG_STREAM_NAMES, logs.stream);
+        // semconv types these two as string arrays.
+        for (key, value) in [
+            (semconv::AWS_LOG_GROUP_NAMES, logs.group),
+            (semconv::AWS_LOG_STREAM_NAMES, logs.stream),
+        ] {
+            if let Some(v) = value {
+                out.push(KeyValue::new(
+                    key,
+                    Value::Array(Array::String(vec![StringValue::from(v)])),
+                ));
+            }
+        }
     }
     Ok(out)
 }

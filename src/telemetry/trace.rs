@@ -60,6 +60,7 @@ impl Tracing {
             TracesExporter::Console => batch(guarded::Guarded::new(
                 console::ConsoleExporter::default(),
                 late_resource.clone(),
+                None,
             )),
             TracesExporter::Otlp => {
                 let exporter = match config.otlp_protocol {
@@ -72,7 +73,11 @@ impl Tracing {
                         .with_endpoint(&config.otlp_traces_endpoint)
                         .build()?,
                 };
-                batch(guarded::Guarded::new(exporter, late_resource.clone()))
+                batch(guarded::Guarded::new(
+                    exporter,
+                    late_resource.clone(),
+                    Some(config.otlp_traces_endpoint.clone()),
+                ))
             }
         };
         let provider = SdkTracerProvider::builder()

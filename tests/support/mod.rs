@@ -6,6 +6,7 @@ pub mod load;
 pub mod otlp;
 pub mod process;
 pub mod upstream;
+pub mod xray;
 
 use std::time::Duration;
 

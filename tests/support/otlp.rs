@@ -1,11 +1,16 @@
 //! An OTLP trace receiver on 127.0.0.1:0, speaking http/protobuf and gRPC,
 //! decoding real protobuf. Every received span goes to a channel; a mode
 //! switch makes it refuse (503) or hang, for fault tests.
+//!
+//! Every attribute of every span (and resource) it receives is checked
+//! against its semantic-conventions type ([`SPAN_ATTRIBUTES`]); a test whose
+//! receiver saw a mistyped or unlisted attribute fails when the receiver is
+//! dropped. An integer exported as `"200"` is invisible to X-Ray.
 
 use std::{
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU8, AtomicU64, Ordering},
     },
 };
@@ -17,6 +22,7 @@ use opentelemetry_proto::tonic::{
         trace_service_server::{TraceService, TraceServiceServer},
     },
     common::v1::{AnyValue, KeyValue, any_value::Value},
+    resource::v1::Resource,
     trace::v1::Span as ProtoSpan,
 };
 use prost::Message;
@@ -41,6 +47,22 @@ impl Received {
     }
     pub fn attr(&self, key: &str) -> Option<String> {
         find(&self.span.attributes, key)
+    }
+    /// The attribute's value exactly as received.
+    pub fn value(&self, key: &str) -> Option<&Value> {
+        self.span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.as_ref())
+    }
+    /// An attribute that must be an OTLP `intValue`.
+    pub fn int(&self, key: &str) -> Option<i64> {
+        match self.value(key)? {
+            Value::IntValue(i) => Some(*i),
+            other => panic!("{key} must be an intValue, got {other:?}"),
+        }
     }
     pub fn resource_attr(&self, key: &str) -> Option<String> {
         find(&self.resource, key)
@@ -81,6 +103,93 @@ fn value_to_string(value: &AnyValue) -> Option<String> {
     })
 }
 
+/// The OTLP value kinds attributes may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    StrArray,
+}
+
+/// Every span attribute the service sets, with its semconv type. A new
+/// attribute must be added here, or every test that exports it fails.
+pub const SPAN_ATTRIBUTES: &[(&str, Kind)] = &[
+    ("http.request.method", Kind::Str),
+    ("http.route", Kind::Str),
+    ("http.response.status_code", Kind::Int),
+    ("url.scheme", Kind::Str),
+    ("url.path", Kind::Str),
+    ("url.full", Kind::Str),
+    ("server.address", Kind::Str),
+    ("server.port", Kind::Int),
+    ("client.address", Kind::Str),
+    ("network.protocol.version", Kind::Str),
+    ("user_agent.original", Kind::Str),
+    ("error.type", Kind::Str),
+    ("faas.trigger", Kind::Str),
+    ("faas.invocation_id", Kind::Str),
+    ("faas.coldstart", Kind::Bool),
+    ("db.system.name", Kind::Str),
+    ("db.system", Kind::Str),
+    ("db.operation.name", Kind::Str),
+    ("db.query.text", Kind::Str),
+    ("db.statement", Kind::Str),
+];
+
+/// Resource attributes with a type other than string; any other resource
+/// attribute (including `OTEL_RESOURCE_ATTRIBUTES`) must be a string.
+pub const RESOURCE_ATTRIBUTES: &[(&str, Kind)] = &[
+    ("faas.max_memory", Kind::Int),
+    ("aws.log.group.names", Kind::StrArray),
+    ("aws.log.stream.names", Kind::StrArray),
+];
+
+fn kind_of(value: Option<&AnyValue>) -> Option<Kind> {
+    Some(match value?.value.as_ref()? {
+        Value::StringValue(_) => Kind::Str,
+        Value::IntValue(_) => Kind::Int,
+        Value::BoolValue(_) => Kind::Bool,
+        Value::ArrayValue(a) if a.values.iter().all(|v| kind_of(Some(v)) == Some(Kind::Str)) => {
+            Kind::StrArray
+        }
+        _ => return None,
+    })
+}
+
+/// What is wrong with the types of a span's and its resource's attributes.
+pub fn type_violations(span: &ProtoSpan, resource: &[KeyValue]) -> Vec<String> {
+    let mut out = Vec::new();
+    for kv in &span.attributes {
+        let want = SPAN_ATTRIBUTES.iter().find(|(k, _)| *k == kv.key);
+        let got = kind_of(kv.value.as_ref());
+        match want {
+            None => out.push(format!(
+                "span {:?}: attribute {} is not in SPAN_ATTRIBUTES ({got:?})",
+                span.name, kv.key
+            )),
+            Some((_, want)) if Some(*want) != got => out.push(format!(
+                "span {:?}: {} must be {want:?}, got {:?}",
+                span.name, kv.key, kv.value
+            )),
+            Some(_) => {}
+        }
+    }
+    for kv in resource {
+        let want = RESOURCE_ATTRIBUTES
+            .iter()
+            .find(|(k, _)| *k == kv.key)
+            .map_or(Kind::Str, |(_, kind)| *kind);
+        if kind_of(kv.value.as_ref()) != Some(want) {
+            out.push(format!(
+                "resource: {} must be {want:?}, got {:?}",
+                kv.key, kv.value
+            ));
+        }
+    }
+    out
+}
+
 /// What the receiver does with an export request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -96,6 +205,7 @@ struct Shared {
     mode: Arc<AtomicU8>,
     spans: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
+    violations: Arc<Mutex<Vec<String>>>,
 }
 
 impl Shared {
@@ -110,10 +220,14 @@ impl Shared {
         for resource_spans in request.resource_spans {
             let resource = resource_spans
                 .resource
-                .map(|r| r.attributes)
+                .map(|r: Resource| r.attributes)
                 .unwrap_or_default();
             for scope in resource_spans.scope_spans {
                 for span in scope.spans {
+                    self.violations
+                        .lock()
+                        .unwrap()
+                        .extend(type_violations(&span, &resource));
                     self.spans.fetch_add(1, Ordering::SeqCst);
                     let _ = self.tx.send(Received {
                         span,
@@ -147,6 +261,7 @@ impl Receiver {
             mode: Arc::new(AtomicU8::new(0)),
             spans: Arc::new(AtomicU64::new(0)),
             requests: Arc::new(AtomicU64::new(0)),
+            violations: Arc::new(Mutex::new(Vec::new())),
         };
         let http_addr = http.local_addr()?;
         let app = Router::new()
@@ -222,6 +337,18 @@ impl Receiver {
             out.push(span);
         }
         out
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let violations = self.shared.violations.lock().unwrap();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "spans with mistyped or unlisted attributes:\n{}",
+                violations.join("\n")
+            );
+        }
     }
 }
 

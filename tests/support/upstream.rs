@@ -11,6 +11,8 @@ pub enum Behaviour {
     Json,
     Garbage,
     Error,
+    /// Answers this status with a JSON body.
+    Status(u16),
     Hang,
     /// Answers only when the test releases it (through `release`).
     Held,
@@ -82,6 +84,11 @@ async fn answer(State(shared): State<Shared>, headers: HeaderMap) -> axum::respo
         }
         Behaviour::Garbage => "<html>not json".into_response(),
         Behaviour::Error => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
+        Behaviour::Status(code) => (
+            axum::http::StatusCode::from_u16(code).expect("a valid status"),
+            axum::Json(serde_json::json!({"status": code})),
+        )
+            .into_response(),
         Behaviour::Hang => std::future::pending().await,
         Behaviour::Held => {
             if let Some(rx) = shared.held.lock().await.take() {

@@ -3,7 +3,7 @@ use axum::{
     extract::{Path, State, rejection::PathRejection},
 };
 use serde::Serialize;
-use tracing::{Instrument, info_span};
+use tracing::Instrument;
 
 use crate::{
     app::{AppError, AppState},
@@ -24,13 +24,10 @@ pub async fn get(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<User>, AppError> {
     let id = parse_id(id.ok().as_ref().map(|Path(raw)| raw.as_str()))?;
-    let span = info_span!(
+    let span = db::query_span(
         "SELECT users",
-        otel.kind = "client",
-        { db::SYSTEM } = db::SIMULATED_SYSTEM,
-        { db::SYSTEM_LEGACY } = db::SIMULATED_SYSTEM,
-        { db::OPERATION } = "SELECT",
-        { db::QUERY } = "SELECT id, name, email FROM users WHERE id = $1",
+        "SELECT",
+        "SELECT id, name, email FROM users WHERE id = $1",
     );
     async {
         super::simulate_latency(state.users_latency).await;

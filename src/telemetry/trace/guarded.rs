@@ -5,7 +5,7 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -17,6 +17,12 @@ use opentelemetry_sdk::{
 };
 
 const WARN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Said with the first failure only: what a new user running `cargo run`
+/// without a collector can do about it.
+const FIRST_FAILURE_HINT: &str = "nothing accepts spans there: run `docker compose up` \
+for a local collector, set OTEL_TRACES_EXPORTER=console to print spans, \
+or point OTEL_EXPORTER_OTLP_ENDPOINT at your collector";
 
 /// A resource to switch to at the next export.
 #[derive(Clone, Default)]
@@ -37,6 +43,9 @@ pub(crate) struct Guarded<E> {
     // `set_resource` (which needs `&mut`) run from `export`.
     inner: tokio::sync::Mutex<E>,
     late_resource: LateResource,
+    /// Where spans go, for the failure messages (`None` for stdout).
+    endpoint: Option<String>,
+    hinted: AtomicBool,
     failures: AtomicU64,
     spans_lost: AtomicU64,
     last_warning: Mutex<Option<Instant>>,
@@ -48,11 +57,13 @@ impl<E> std::fmt::Debug for Guarded<E> {
     }
 }
 
-impl<E: SpanExporter> Guarded<E> {
-    pub(crate) fn new(inner: E, late_resource: LateResource) -> Self {
+impl<E> Guarded<E> {
+    pub(crate) fn new(inner: E, late_resource: LateResource, endpoint: Option<String>) -> Self {
         Self {
             inner: tokio::sync::Mutex::new(inner),
             late_resource,
+            endpoint,
+            hinted: AtomicBool::new(false),
             failures: AtomicU64::new(0),
             spans_lost: AtomicU64::new(0),
             last_warning: Mutex::new(None),
@@ -79,10 +90,19 @@ impl<E: SpanExporter> Guarded<E> {
                 let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
                 if last.is_none_or(|at| at.elapsed() >= WARN_INTERVAL) {
                     *last = Some(Instant::now());
-                    tracing::warn!(%error, failed_exports = failures, spans_lost = lost, "span export failing");
+                    let endpoint = self.endpoint.as_deref().unwrap_or("stdout");
+                    tracing::warn!(%error, endpoint, failed_exports = failures, spans_lost = lost, hint = self.first_hint(), "span export failing");
                 }
             }
         }
+    }
+}
+
+impl<E> Guarded<E> {
+    /// The advice for a first run without a collector, given once per process.
+    fn first_hint(&self) -> Option<&'static str> {
+        let first = self.endpoint.is_some() && !self.hinted.swap(true, Ordering::Relaxed);
+        first.then_some(FIRST_FAILURE_HINT)
     }
 }
 
@@ -116,5 +136,19 @@ impl<E: SpanExporter> SpanExporter for Guarded<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.get_mut().set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_run_hint_is_given_once_and_only_for_a_collector() {
+        let otlp = Guarded::new((), LateResource::default(), Some("http://x".into()));
+        assert_eq!(otlp.first_hint(), Some(FIRST_FAILURE_HINT));
+        assert_eq!(otlp.first_hint(), None);
+        let console = Guarded::new((), LateResource::default(), None);
+        assert_eq!(console.first_hint(), None);
     }
 }

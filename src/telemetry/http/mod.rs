@@ -3,7 +3,10 @@
 //!
 //! One SERVER span per request, named `METHOD route`, started under the
 //! context extracted from the headers; its status and errors are recorded
-//! when the response is ready.
+//! when the response is ready. Its attributes are what the collector's X-Ray
+//! translation reads: the URL the client called (scheme, host, port, path;
+//! never the query, which may carry secrets), an integer status (4xx is
+//! `error`, 429 `throttle`, 5xx `fault`) and `error.type` on 5xx.
 
 use std::net::SocketAddr;
 
@@ -21,10 +24,17 @@ use super::{
     propagation::Propagation,
     start_span,
 };
-use crate::app::error::ErrorDetail;
+
+pub mod client;
+mod origin;
 
 /// The target of the request span (the log layer always lets it through).
 pub const SPAN_TARGET: &str = module_path!();
+
+/// The cause of a 5xx, put on the response by the code that made it, for the
+/// logs and the span, never for the client.
+#[derive(Clone, Debug)]
+pub struct ErrorDetail(pub String);
 
 /// The peer address of the connection, set by the HTTP server.
 #[derive(Clone, Copy, Debug)]
@@ -85,8 +95,12 @@ pub async fn trace_request(
     let response = next.run(request).instrument(span.clone()).await;
 
     let status = response.status();
-    span.record(semconv::HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+    span.record(
+        semconv::HTTP_RESPONSE_STATUS_CODE,
+        i64::from(status.as_u16()),
+    );
     if status.is_server_error() {
+        span.record(semconv::ERROR_TYPE, status.as_str());
         span.record("otel.status_code", "error");
         let detail = response
             .extensions()
@@ -94,7 +108,7 @@ pub async fn trace_request(
             .map(|d| d.0.as_str());
         span.in_scope(|| {
             tracing::error!(
-                status = status.as_u16(),
+                status = i64::from(status.as_u16()),
                 error = detail.unwrap_or("unknown"),
                 "request failed"
             )
@@ -113,6 +127,7 @@ fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
     let user_agent = headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
+    let origin = origin::origin(request);
     let span = tracing::info_span!(
         target: SPAN_TARGET,
         "request",
@@ -121,8 +136,13 @@ fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
         otel.status_code = Empty,
         { semconv::HTTP_REQUEST_METHOD } = method,
         { semconv::HTTP_ROUTE } = route,
+        { semconv::URL_SCHEME } = origin.scheme,
+        { semconv::SERVER_ADDRESS } = origin.address,
+        { semconv::SERVER_PORT } = origin.port,
         { semconv::URL_PATH } = request.uri().path(),
+        { semconv::NETWORK_PROTOCOL_VERSION } = origin::protocol_version(request.version()),
         { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { semconv::ERROR_TYPE } = Empty,
         { semconv::CLIENT_ADDRESS } = client_address(request),
         { semconv::USER_AGENT_ORIGINAL } = user_agent,
         { semconv::FAAS_TRIGGER } = Empty,
