@@ -219,12 +219,11 @@ impl Reader<'_> {
     fn url(&mut self, var: &'static str, default: &str) -> String {
         let value = self.get(var).unwrap_or_else(|| default.to_owned());
         match value.parse::<http::Uri>() {
-            // Spans describe the URL through `ClientTarget`, which needs it to parse
-            // as a WHATWG URL too.
+            // The client and its spans parse it as a WHATWG URL too.
             Ok(uri)
                 if matches!(uri.scheme_str(), Some("http" | "https"))
                     && uri.host().is_some()
-                    && crate::telemetry::http::client::ClientTarget::new(&value).is_some() =>
+                    && reqwest::Url::parse(&value).is_ok_and(|u| u.host_str().is_some()) =>
             {
                 value
             }

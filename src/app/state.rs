@@ -45,7 +45,7 @@ impl AppState {
             database_latency: config.database_latency,
             external_url: config.external_url.clone(),
             external_target: ClientTarget::new(&config.external_url)
-                .expect("config accepts only URLs ClientTarget can describe"),
+                .expect("config accepts only http(s) URLs with a host"),
             external_timeout: config.external_timeout,
             http_client,
             propagation: Propagation::new(&config.propagators),

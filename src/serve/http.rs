@@ -63,8 +63,10 @@ pub async fn run(
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        // Formatted once per connection, not per request.
+        let client = ClientAddr(peer.ip().to_string().into());
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ClientAddr(peer));
+            request.extensions_mut().insert(client.clone());
             app.clone().oneshot(request)
         });
         let connection =

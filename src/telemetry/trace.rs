@@ -20,11 +20,10 @@ use opentelemetry::{
     Context, KeyValue,
     trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
 };
-use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, Sampler, SamplingDecision, SamplingResult, SdkTracer,
-    SdkTracerProvider, ShouldSample,
+    BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SamplingResult,
+    SdkTracer, SdkTracerProvider, ShouldSample,
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -136,14 +135,30 @@ thread_local! {
 }
 
 /// X-Ray ids (epoch seconds first), or the incoming `Root` when there is one.
+///
+/// opentelemetry-aws's `XrayIdGenerator` makes the same ids through two
+/// `format!` calls and a hex parse, about 2k instructions per trace; this
+/// writes the four time bytes over a random id instead.
 #[derive(Debug, Default)]
-struct RootAwareIds(XrayIdGenerator);
+struct RootAwareIds(RandomIdGenerator);
+
+impl RootAwareIds {
+    fn xray_trace_id(&self) -> TraceId {
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut bytes = self.0.new_trace_id().to_bytes();
+        // X-Ray reads the first 32 bits as the start time in epoch seconds.
+        bytes[..4].copy_from_slice(&(epoch as u32).to_be_bytes());
+        TraceId::from_bytes(bytes)
+    }
+}
 
 impl IdGenerator for RootAwareIds {
     fn new_trace_id(&self) -> TraceId {
         NEXT_TRACE_ID
             .with(Cell::take)
-            .unwrap_or_else(|| self.0.new_trace_id())
+            .unwrap_or_else(|| self.xray_trace_id())
     }
 
     fn new_span_id(&self) -> opentelemetry::trace::SpanId {
@@ -284,5 +299,27 @@ impl Flusher {
             .wait_timeout_while(completed, timeout, |done| *done < mine)
             .unwrap_or_else(|p| p.into_inner());
         !result.timed_out()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_start_with_the_epoch_seconds_as_xray_wants() {
+        let ids = RootAwareIds::default();
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (a, b) = (ids.new_trace_id(), ids.new_trace_id());
+        let after = before + 2;
+        for id in [a, b] {
+            let secs = u64::from(u32::from_be_bytes(id.to_bytes()[..4].try_into().unwrap()));
+            assert!((before..=after).contains(&secs), "{id}");
+        }
+        assert_ne!(a, b);
+        assert_ne!(a.to_bytes()[4..], [0; 12]);
     }
 }

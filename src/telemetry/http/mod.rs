@@ -8,7 +8,7 @@
 //! never the query, which may carry secrets), an integer status (4xx is
 //! `error`, 429 `throttle`, 5xx `fault`) and `error.type` on 5xx.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -36,9 +36,10 @@ pub const SPAN_TARGET: &str = module_path!();
 #[derive(Clone, Debug)]
 pub struct ErrorDetail(pub String);
 
-/// The peer address of the connection, set by the HTTP server.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub SocketAddr);
+/// The peer's IP address, as text, set by the HTTP server on every request
+/// of a connection.
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub Arc<str>);
 
 /// Facts about a Lambda invocation, set by the Lambda target on the request.
 #[derive(Clone, Debug)]
@@ -119,8 +120,15 @@ pub async fn trace_request(
 
 fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
     let method = request.method().as_str();
+    // Concatenated by hand: `format!` costs more than the span's other fields.
     let name = match route {
-        Some(route) => format!("{method} {route}"),
+        Some(route) => {
+            let mut name = String::with_capacity(method.len() + 1 + route.len());
+            name.push_str(method);
+            name.push(' ');
+            name.push_str(route);
+            name
+        }
         None => method.to_owned(),
     };
     let headers = request.headers();
@@ -160,7 +168,7 @@ fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
 /// The address the ALB (or Lambda's front end) appended last to
 /// `X-Forwarded-For`, else the connection's peer. Earlier entries are
 /// client-supplied and not trusted.
-fn client_address(request: &Request) -> Option<String> {
+fn client_address(request: &Request) -> Option<&str> {
     let forwarded = request
         .headers()
         .get_all("x-forwarded-for")
@@ -169,11 +177,10 @@ fn client_address(request: &Request) -> Option<String> {
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .rfind(|v| !v.is_empty());
-    match forwarded {
-        Some(addr) => Some(addr.to_owned()),
-        None => request
+    forwarded.or_else(|| {
+        request
             .extensions()
             .get::<ClientAddr>()
-            .map(|ClientAddr(addr)| addr.ip().to_string()),
-    }
+            .map(|ClientAddr(addr)| &**addr)
+    })
 }
