@@ -1,9 +1,10 @@
 //! Log output: JSON lines (default) or human-readable text.
 //!
 //! Each JSON line has `timestamp`, `level`, `target`, `message`, the event's
-//! fields and, inside a request, `trace_id` in X-Ray form, `span_id` and (on
-//! Lambda) `request_id`, so CloudWatch Logs and X-Ray correlate. The ids are
-//! attached to the request span by [`attach_log_ids`] once it has started.
+//! fields and, inside a request, `trace_id` in X-Ray form, `span_id` of the
+//! innermost span and (on Lambda) `request_id`, so CloudWatch Logs and X-Ray
+//! correlate. The ids are looked up when a line is written; only the request
+//! id is attached to the request span ([`attach_request_id`]).
 
 use std::fmt;
 
@@ -19,28 +20,24 @@ use tracing_subscriber::{
 
 use super::propagation::xray_trace_id;
 
-/// Ids a request span makes available to every log line inside it; kept
-/// raw so requests that log nothing pay nothing for formatting.
+/// Lambda's request id, which a request span makes available to every log
+/// line inside it.
 #[derive(Clone, Debug)]
-pub struct LogIds {
-    pub trace_id: TraceId,
-    pub span_id: SpanId,
-    pub request_id: Option<String>,
-}
+pub struct RequestId(pub String);
 
 /// `trace_id` in X-Ray form and `span_id` as 16 hex digits.
 pub fn format_log_ids(trace_id: TraceId, span_id: SpanId) -> (String, String) {
     (xray_trace_id(trace_id), span_id.to_string())
 }
 
-/// Stores `ids` on `span` for the log formatter.
-pub fn attach_log_ids(span: &tracing::Span, ids: LogIds) {
-    span.with_subscriber(|(id, dispatch)| {
+/// Stores `id` on `span` for the log formatter.
+pub fn attach_request_id(span: &tracing::Span, id: RequestId) {
+    span.with_subscriber(|(span_id, dispatch)| {
         if let Some(span) = dispatch
             .downcast_ref::<Registry>()
-            .and_then(|registry| registry.span(id))
+            .and_then(|registry| registry.span(span_id))
         {
-            span.extensions_mut().insert(ids);
+            span.extensions_mut().insert(id);
         }
     });
 }
@@ -103,18 +100,17 @@ where
             .remove("message")
             .unwrap_or(Value::String(String::new()));
         line.insert("message".into(), message);
-        if let Some(scope) = ctx.event_scope() {
-            let ids = scope
-                .into_iter()
-                .find_map(|span| span.extensions().get::<LogIds>().cloned());
-            if let Some(ids) = ids {
-                let span_id = innermost_span_id().unwrap_or(ids.span_id);
-                let (trace_id, span_id) = format_log_ids(ids.trace_id, span_id);
-                line.insert("trace_id".into(), Value::String(trace_id));
-                line.insert("span_id".into(), Value::String(span_id));
-                if let Some(request_id) = ids.request_id {
-                    line.insert("request_id".into(), Value::String(request_id));
-                }
+        if let Some((trace_id, span_id)) = innermost_span_ids() {
+            let (trace_id, span_id) = format_log_ids(trace_id, span_id);
+            line.insert("trace_id".into(), Value::String(trace_id));
+            line.insert("span_id".into(), Value::String(span_id));
+            let request_id = ctx.event_scope().and_then(|scope| {
+                scope
+                    .into_iter()
+                    .find_map(|span| span.extensions().get::<RequestId>().cloned())
+            });
+            if let Some(RequestId(request_id)) = request_id {
+                line.insert("request_id".into(), Value::String(request_id));
             }
         }
         for (key, value) in fields.0 {
@@ -125,11 +121,11 @@ where
     }
 }
 
-/// The OpenTelemetry span id of the innermost exported span the event is in
+/// The trace id and span id of the innermost exported span the event is in
 /// (a handler's child span, else the request span), so a log line can be
 /// found from the subsegment X-Ray shows. Looked up only when a line is
-/// written, so spans that log nothing pay nothing.
-fn innermost_span_id() -> Option<SpanId> {
+/// written, so requests that log nothing pay nothing.
+fn innermost_span_ids() -> Option<(TraceId, SpanId)> {
     let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
     let current = dispatch.current_span();
     let registry = dispatch.downcast_ref::<Registry>()?;
@@ -137,7 +133,7 @@ fn innermost_span_id() -> Option<SpanId> {
     leaf.scope().find_map(|span| {
         let cx = get_otel_context(&span.id(), &dispatch)?;
         let sc = cx.span().span_context().clone();
-        sc.is_valid().then(|| sc.span_id())
+        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
     })
 }
 

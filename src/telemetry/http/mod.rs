@@ -15,12 +15,11 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use opentelemetry::trace::TraceContextExt;
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::{Instrument, field::Empty};
 
 use super::{
-    logs::{LogIds, attach_log_ids},
+    logs::{RequestId, attach_request_id},
     propagation::Propagation,
     start_span,
 };
@@ -63,35 +62,21 @@ pub async fn trace_request(
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map(MatchedPath::as_str);
     let skip = !tracing_config.enabled
-        || (!tracing_config.trace_health_checks && route.as_deref() == Some("/health"));
+        || (!tracing_config.trace_health_checks && route == Some("/health"));
     if skip {
         return next.run(request).await;
     }
 
-    let span = server_span(&request, route.as_deref());
-    let cx = start_span(&span, tracing_config.propagation.extract(request.headers()));
-    let (trace_id, span_id) = {
-        let otel_span = cx.span();
-        let sc = otel_span.span_context();
-        (sc.trace_id(), sc.span_id())
-    };
-    let request_id = request
-        .extensions()
-        .get::<FaasInvocation>()
-        .map(|faas| faas.invocation_id.clone());
-    attach_log_ids(
-        &span,
-        LogIds {
-            trace_id,
-            span_id,
-            request_id,
-        },
-    );
+    let span = server_span(&request, route);
+    start_span(&span, tracing_config.propagation.extract(request.headers()));
+    // Log lines find the trace and span ids themselves; only Lambda's
+    // request id has to be kept for them.
+    if let Some(faas) = request.extensions().get::<FaasInvocation>() {
+        attach_request_id(&span, RequestId(faas.invocation_id.clone()));
+    }
 
     let response = next.run(request).instrument(span.clone()).await;
 
