@@ -306,6 +306,8 @@ check "checkov Dockerfile" checkov_clean Dockerfile dockerfile
 if [[ -d "$shared" ]]; then
   check "otelcolcheck config/ecs.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-ecs config/ecs.yaml
   check "otelcolcheck config/lambda.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda config/lambda.yaml
+  check "otelcolcheck config/ecs-otlphttp.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-ecs config/ecs-otlphttp.yaml
+  check "otelcolcheck config/lambda-otlphttp.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda config/lambda-otlphttp.yaml
   check "otelcolcheck config/local.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution contrib config/local.yaml
   check "otelcolcheck template.yaml ADOT_COLLECTOR_CONFIG" sam_collector_otelcolcheck
 else
