@@ -8,7 +8,7 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader, Read, Write},
+    io::{BufRead, BufReader, Write},
     net::SocketAddr,
     process::{Child, ChildStdin, ChildStdout, Command, Stdio},
     sync::{
@@ -216,17 +216,8 @@ async fn put_spans(
             return error(StatusCode::PAYLOAD_TOO_LARGE, "Request entity too large");
         }
     }
-    let gzipped = headers
-        .get("content-encoding")
-        .is_some_and(|v| v.as_bytes() == b"gzip");
-    let decoded = if gzipped {
-        let mut out = Vec::new();
-        match flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out) {
-            Ok(_) => Bytes::from(out),
-            Err(_) => return error(StatusCode::BAD_REQUEST, "bad gzip"),
-        }
-    } else {
-        body.clone()
+    let Some(decoded) = super::otlp::gunzip_if_needed(&headers, body.clone()) else {
+        return error(StatusCode::BAD_REQUEST, "bad gzip");
     };
     let Ok(request) = ExportTraceServiceRequest::decode(decoded) else {
         return error(StatusCode::BAD_REQUEST, "not an OTLP protobuf request");
