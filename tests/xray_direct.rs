@@ -151,6 +151,9 @@ async fn lambda_target_delivers_signed_spans_before_the_next_event() -> TestResu
         *k != "OTEL_BSP_SCHEDULE_DELAY"
     }));
     env.push(("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()));
+    // The order is under test here, not the bound (tests/lambda.rs has that):
+    // every export also waits for botocore's verdict.
+    env.push(("LAMBDA_FLUSH_TIMEOUT_MS", "10000".to_owned()));
     let _app = App::spawn(command(&env))?;
     for (id, root) in [
         ("req-1", XRAY_ROOT),
