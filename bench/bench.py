@@ -473,6 +473,13 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
         off = lam["none"]["warm_ms"]["p50"] if "none" in lam else 0.0
         goal(rows, "per-invocation overhead with flush (p50, warm)", "< 1 ms",
              f"{on - off:.3f} ms ({on:.3f} on − {off:.3f} off)", on - off < 1, f"{on - off - 1:+.3f} ms")
+    if "direct" in lam:
+        s = lam["direct"]["init_ms"]["p50"]
+        goal(rows, "Lambda init, direct to X-Ray (p50)", "< 20 ms", f"{s:.1f} ms", s < 20, f"{s - 20:+.1f} ms")
+        d = lam["direct"]["warm_ms"]["p50"]
+        off = lam["none"]["warm_ms"]["p50"] if "none" in lam else 0.0
+        goal(rows, "per-invocation overhead, direct (p50, warm, local double)", "< 1 ms",
+             f"{d - off:.3f} ms ({d:.3f} on − {off:.3f} off)", d - off < 1, f"{d - off - 1:+.3f} ms")
     if zip_mib is not None:
         goal(rows, "Lambda zip", "≤ 4 MiB", f"{zip_mib:.2f} MiB", zip_mib <= 4, f"{zip_mib - 4:+.2f} MiB")
     out.extend(rows)
