@@ -142,7 +142,9 @@ struct Function {
 }
 
 impl Function {
-    async fn start(receiver: &Receiver, exporter: &str) -> TestResult<Self> {
+    /// `mode`: `otlp` (to a collector), `direct` (SigV4 + gzip, as to the X-Ray
+    /// OTLP endpoint; the receiver stands in for X-Ray) or `none`.
+    async fn start(receiver: &Receiver, mode: &str) -> TestResult<Self> {
         let (tx, nexts) = mpsc::unbounded_channel();
         let spans = receiver.counter();
         let api = RuntimeApi::start(move || {
@@ -152,12 +154,23 @@ impl Function {
         })
         .await?;
         let mut env = api.lambda_env();
+        let exporter = if mode == "none" { "none" } else { "otlp" };
         env.extend([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
             ("OTEL_TRACES_EXPORTER", exporter.to_owned()),
             ("USERS_LATENCY_MS", "0".to_owned()),
             ("DATABASE_LATENCY_MS", "0".to_owned()),
         ]);
+        if mode == "direct" {
+            // Lambda's own environment credentials; the receiver does not check them.
+            env.extend([
+                ("OTEL_EXPORTER_OTLP_TRACES_AUTH", "sigv4".to_owned()),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+                ("AWS_ACCESS_KEY_ID", "AKIABENCHMARK".to_owned()),
+                ("AWS_SECRET_ACCESS_KEY", "bench/secret".to_owned()),
+                ("AWS_SESSION_TOKEN", "bench-token".to_owned()),
+            ]);
+        }
         let exec = Instant::now();
         let app = App::spawn(command(&env))?;
         Ok(Self {
@@ -209,7 +222,7 @@ impl Function {
 
 async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
     let receiver = Receiver::start().await?;
-    for exporter in ["otlp", "none"] {
+    for exporter in ["otlp", "direct", "none"] {
         let mut init = Vec::new();
         let mut cold = Vec::new();
         let mut errors = 0;

@@ -17,7 +17,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::State,
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -33,8 +33,25 @@ struct Counts {
     bad: AtomicU64,
 }
 
-async fn traces(State(counts): State<Arc<Counts>>, body: Bytes) -> (StatusCode, Vec<u8>) {
+async fn traces(
+    State(counts): State<Arc<Counts>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Vec<u8>) {
     counts.requests.fetch_add(1, Ordering::Relaxed);
+    // The direct (X-Ray) path sends gzip, as X-Ray accepts it.
+    let body = if headers.get("content-encoding").map(|v| v.as_bytes()) == Some(b"gzip") {
+        let mut out = Vec::new();
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+            .is_err()
+        {
+            counts.bad.fetch_add(1, Ordering::Relaxed);
+            return (StatusCode::BAD_REQUEST, Vec::new());
+        }
+        Bytes::from(out)
+    } else {
+        body
+    };
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         counts.bad.fetch_add(1, Ordering::Relaxed);
         return (StatusCode::BAD_REQUEST, Vec::new());

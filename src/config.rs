@@ -29,6 +29,9 @@ pub mod vars {
     pub const OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
     pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
     pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+    pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+    pub const OTEL_EXPORTER_OTLP_TRACES_AUTH: &str = "OTEL_EXPORTER_OTLP_TRACES_AUTH";
     pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
     pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
     pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
@@ -74,6 +77,16 @@ pub enum TracesExporter {
 pub enum OtlpProtocol {
     HttpProtobuf,
     Grpc,
+}
+
+/// How trace export requests are authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TracesAuth {
+    None,
+    /// Signed with SigV4 for the `xray` service in `region` (the X-Ray OTLP endpoint).
+    SigV4 {
+        region: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -123,6 +136,9 @@ pub struct Config {
     pub traces_exporter: TracesExporter,
     pub otlp_protocol: OtlpProtocol,
     pub otlp_traces_endpoint: String,
+    /// Each export attempt's deadline, credentials wait included.
+    pub otlp_timeout: Duration,
+    pub otlp_traces_auth: TracesAuth,
     pub sampler: SamplerConfig,
     pub propagators: Vec<Propagator>,
     pub region: Option<String>,
@@ -321,6 +337,13 @@ impl Config {
             &protocols,
         );
         let otlp_traces_endpoint = traces_endpoint(&mut r, otlp_protocol);
+        let general_timeout = r.millis(OTEL_EXPORTER_OTLP_TIMEOUT, 10_000, 600_000);
+        let otlp_timeout = r.millis(
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+            general_timeout.as_millis() as u64,
+            600_000,
+        );
+        let otlp_traces_auth = traces_auth(&mut r, &otlp_traces_endpoint, otlp_protocol);
         let sampler = read_sampler(&mut r);
         let propagators = read_propagators(&mut r);
         let region = r.get(AWS_REGION);
@@ -348,6 +371,8 @@ impl Config {
             traces_exporter,
             otlp_protocol,
             otlp_traces_endpoint,
+            otlp_timeout,
+            otlp_traces_auth,
             sampler,
             propagators,
             region,
@@ -401,6 +426,56 @@ fn traces_endpoint(r: &mut Reader<'_>, protocol: OtlpProtocol) -> String {
     };
     let base = r.url(OTEL_EXPORTER_OTLP_ENDPOINT, default);
     format!("{}{suffix}", base.trim_end_matches('/'))
+}
+
+/// SigV4 by default for an X-Ray OTLP endpoint, with the region from its
+/// host; `OTEL_EXPORTER_OTLP_TRACES_AUTH=sigv4` signs for any endpoint (a
+/// local double, a proxy) with `AWS_REGION`, `none` never signs.
+fn traces_auth(r: &mut Reader<'_>, endpoint: &str, protocol: OtlpProtocol) -> TracesAuth {
+    use vars::*;
+    let xray_region = xray_endpoint_region(endpoint);
+    let sign = r.choice(
+        OTEL_EXPORTER_OTLP_TRACES_AUTH,
+        xray_region.is_some(),
+        &[("sigv4", true), ("none", false)],
+    );
+    if !sign {
+        return TracesAuth::None;
+    }
+    if protocol == OtlpProtocol::Grpc {
+        r.fail(
+            OTEL_EXPORTER_OTLP_TRACES_AUTH,
+            "sigv4 needs OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (X-Ray takes OTLP over HTTP only)",
+        );
+    }
+    match xray_region.or_else(|| r.get(AWS_REGION)) {
+        Some(region) => TracesAuth::SigV4 { region },
+        None => {
+            r.fail(
+                OTEL_EXPORTER_OTLP_TRACES_AUTH,
+                "sigv4 for an endpoint other than https://xray.<region>.amazonaws.com/v1/traces needs AWS_REGION",
+            );
+            TracesAuth::None
+        }
+    }
+}
+
+/// The region of an X-Ray OTLP endpoint, `https://xray.<region>.amazonaws.com/v1/traces`.
+pub fn xray_endpoint_region(endpoint: &str) -> Option<String> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    if uri.path() != "/v1/traces" {
+        return None;
+    }
+    let host = uri.host()?;
+    let rest = host.strip_prefix("xray.")?;
+    let region = rest
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    let valid = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    valid.then(|| region.to_owned())
 }
 
 fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
@@ -585,6 +660,90 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.otlp_traces_endpoint, "http://b:9999/custom");
+    }
+
+    #[test]
+    fn xray_endpoints_are_signed_for_their_region_by_default() {
+        let c = parse(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://xray.eu-west-1.amazonaws.com/v1/traces",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.otlp_traces_auth,
+            TracesAuth::SigV4 {
+                region: "eu-west-1".into()
+            }
+        );
+        let c = parse(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://xray.cn-north-1.amazonaws.com.cn",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.otlp_traces_auth,
+            TracesAuth::SigV4 {
+                region: "cn-north-1".into()
+            }
+        );
+        for other in [
+            "http://localhost:4318/v1/traces",
+            "https://xray.eu-west-1.amazonaws.com/v1/logs",
+            "https://xray.eu-west-1.amazonaws.com.evil.example/v1/traces",
+            "https://notxray.eu-west-1.amazonaws.com/v1/traces",
+        ] {
+            let c = parse(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", other)]).unwrap();
+            assert_eq!(c.otlp_traces_auth, TracesAuth::None, "{other}");
+        }
+    }
+
+    #[test]
+    fn signing_can_be_forced_or_turned_off() {
+        let c = parse(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_AUTH", "sigv4"),
+            ("AWS_REGION", "us-east-2"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.otlp_traces_auth,
+            TracesAuth::SigV4 {
+                region: "us-east-2".into()
+            }
+        );
+        let c = parse(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_AUTH", "none"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "https://xray.eu-west-1.amazonaws.com/v1/traces",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.otlp_traces_auth, TracesAuth::None);
+        let err = parse(&[("OTEL_EXPORTER_OTLP_TRACES_AUTH", "sigv4")]).unwrap_err();
+        assert_eq!(err.0[0].var, "OTEL_EXPORTER_OTLP_TRACES_AUTH");
+        assert!(err.0[0].problem.contains("AWS_REGION"), "{err}");
+        let err = parse(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_AUTH", "sigv4"),
+            ("AWS_REGION", "us-east-2"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("http/protobuf"), "{err}");
+        let err = parse(&[("OTEL_EXPORTER_OTLP_TRACES_AUTH", "iam")]).unwrap_err();
+        assert!(err.to_string().contains("'iam' is not one of sigv4, none"));
+    }
+
+    #[test]
+    fn the_traces_timeout_wins_over_the_general_one() {
+        assert_eq!(parse(&[]).unwrap().otlp_timeout, Duration::from_secs(10));
+        let c = parse(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")]).unwrap();
+        assert_eq!(c.otlp_timeout, Duration::from_secs(2));
+        let c = parse(&[
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "500"),
+        ])
+        .unwrap();
+        assert_eq!(c.otlp_timeout, Duration::from_millis(500));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! - [`config`] reads the environment once into a typed `Config`.
 //! - [`app`] is the Router: routes, errors, middleware.
 //! - [`telemetry`] owns tracing, logs and propagation.
+//! - [`aws`] loads the AWS SDK configuration (region, credentials) once.
 //! - [`serve`] runs the Router on the chosen target; nothing else knows which.
 
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod serve;

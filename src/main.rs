@@ -1,8 +1,9 @@
 use std::{process::ExitCode, sync::Arc};
 
 use axum_xray_otel::{
+    aws,
     cli::{self, Command},
-    config::Config,
+    config::{Config, TracesAuth},
     serve, telemetry,
 };
 
@@ -49,7 +50,12 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    let telemetry = match telemetry::init(&config) {
+    // Credentials are resolved on first use, not here.
+    let aws = match config.otlp_traces_auth {
+        TracesAuth::SigV4 { .. } => Some(aws::sdk_config(&config).await),
+        TracesAuth::None => None,
+    };
+    let telemetry = match telemetry::init(&config, aws.as_ref()) {
         Ok(t) => Arc::new(t),
         Err(e) => return fail(&format!("{e:#}"), 1),
     };

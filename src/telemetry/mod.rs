@@ -69,7 +69,12 @@ pub fn install_crypto_provider() {
 
 /// Installs logging and tracing for the process. Must run inside the Tokio
 /// runtime (the gRPC exporter and the ECS metadata fetch use it).
-pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
+/// `aws` is the process's AWS configuration, needed when trace exports are
+/// signed for X-Ray (`Config::otlp_traces_auth`).
+pub fn init(
+    config: &Config,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Telemetry, TelemetryError> {
     let log_filter = EnvFilter::try_new(&config.log_filter)
         .map_err(|e| TelemetryError::Setup(format!("RUST_LOG: {e}")))?
         // The exporter wrapper reports export failures, rate-limited.
@@ -85,7 +90,7 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     .with_filter(log_filter.or(request_span))
     .with_filter(quiet_export_errors);
 
-    let tracing = trace::Tracing::new(config)?;
+    let tracing = trace::Tracing::new(config, aws)?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -114,6 +119,7 @@ pub fn init(config: &Config) -> Result<Telemetry, TelemetryError> {
     tracing::debug!(
         exporter = ?config.traces_exporter,
         endpoint = %config.otlp_traces_endpoint,
+        auth = ?config.otlp_traces_auth,
         { semconv::SERVICE_NAME } = %service_name(config),
         "telemetry ready"
     );

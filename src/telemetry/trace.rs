@@ -20,7 +20,7 @@ use opentelemetry::{
     Context, KeyValue,
     trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
 };
-use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SamplingResult,
     SdkTracer, SdkTracerProvider, ShouldSample,
@@ -28,10 +28,13 @@ use opentelemetry_sdk::trace::{
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{propagation::IncomingRoot, resource};
-use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesExporter};
+use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
 
+mod cause;
 mod console;
+mod credentials;
 mod guarded;
+mod sigv4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -39,6 +42,10 @@ pub enum TelemetryError {
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
     #[error("cannot set up telemetry: {0}")]
     Setup(String),
+    #[error(
+        "OTEL_EXPORTER_OTLP_TRACES_AUTH=sigv4 needs AWS credentials, but no AWS configuration was loaded"
+    )]
+    NoAwsConfig,
     #[error("tracer provider shutdown: {0}")]
     Shutdown(#[from] opentelemetry_sdk::error::OTelSdkError),
 }
@@ -47,35 +54,69 @@ pub(super) struct Tracing {
     provider: SdkTracerProvider,
     flusher: Flusher,
     late_resource: guarded::LateResource,
+    _reloader: Option<credentials::Reloader>,
 }
 
 impl Tracing {
     /// `None` when `OTEL_TRACES_EXPORTER=none`: no spans are made at all.
-    pub(super) fn new(config: &Config) -> Result<Option<Self>, TelemetryError> {
+    /// `aws` is needed only when exports are signed (`TracesAuth::SigV4`).
+    pub(super) fn new(
+        config: &Config,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> Result<Option<Self>, TelemetryError> {
         let resource = resource::build(config);
         let late_resource = guarded::LateResource::default();
+        let last_failure = cause::LastFailure::default();
+        let mut reloader = None;
         let processor = match config.traces_exporter {
             TracesExporter::None => return Ok(None),
             TracesExporter::Console => batch(guarded::Guarded::new(
                 console::ConsoleExporter::default(),
                 late_resource.clone(),
                 None,
+                last_failure,
             )),
             TracesExporter::Otlp => {
                 let exporter = match config.otlp_protocol {
-                    OtlpProtocol::HttpProtobuf => OtlpExporter::builder()
-                        .with_http()
-                        .with_endpoint(&config.otlp_traces_endpoint)
-                        .build()?,
+                    OtlpProtocol::HttpProtobuf => {
+                        let builder = OtlpExporter::builder()
+                            .with_http()
+                            .with_endpoint(&config.otlp_traces_endpoint)
+                            .with_timeout(config.otlp_timeout);
+                        match &config.otlp_traces_auth {
+                            TracesAuth::None => builder.build()?,
+                            TracesAuth::SigV4 { region } => {
+                                let provider = aws
+                                    .and_then(|aws| aws.credentials_provider())
+                                    .ok_or(TelemetryError::NoAwsConfig)?;
+                                let (cache, task) = credentials::CredentialsCache::spawn(provider);
+                                reloader = Some(task);
+                                let client = sigv4::SigningClient::new(
+                                    cache,
+                                    region.clone(),
+                                    config.otlp_timeout,
+                                    last_failure.clone(),
+                                )
+                                .map_err(|e| {
+                                    TelemetryError::Setup(format!(
+                                        "cannot build the HTTP client: {e}"
+                                    ))
+                                })?;
+                                builder.with_http_client(client).build()?
+                            }
+                        }
+                    }
                     OtlpProtocol::Grpc => OtlpExporter::builder()
                         .with_tonic()
                         .with_endpoint(&config.otlp_traces_endpoint)
+                        .with_timeout(config.otlp_timeout)
                         .build()?,
                 };
                 batch(guarded::Guarded::new(
                     exporter,
                     late_resource.clone(),
                     Some(config.otlp_traces_endpoint.clone()),
+                    last_failure,
                 ))
             }
         };
@@ -91,6 +132,7 @@ impl Tracing {
             flusher,
             provider,
             late_resource,
+            _reloader: reloader,
         }))
     }
 

@@ -197,7 +197,15 @@ def longest(param):
     errors.append(f"parameter {param} has neither MaxLength nor AllowedValues: the environment size is unbounded")
     return 0
 
+def branches(value):
+    """The forms a value can take: each branch of an !If (AWS::NoValue: the key is absent)."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        return [b for v in value["Fn::If"][1:] for b in branches(v)]
+    return [] if value == {"Ref": "AWS::NoValue"} else [value]
+
 def worst_case(key, value):
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        return max((worst_case(key, b) for b in branches(value)), key=len, default="")
     if isinstance(value, (str, int, float, bool)):
         return str(value)
     if isinstance(value, dict) and list(value) == ["Ref"]:
@@ -214,7 +222,8 @@ if not functions:
 for name, resource in functions.items():
     env = dict(global_env)
     env.update(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
-    uri = env.get("OPENTELEMETRY_COLLECTOR_CONFIG_URI")
+    # With the collector (TraceExport), the URI is the !If branch that names a variable.
+    uri = next((u for u in branches(env.get("OPENTELEMETRY_COLLECTOR_CONFIG_URI")) if isinstance(u, str)), None)
     if not isinstance(uri, str) or not uri.startswith("env:"):
         errors.append(f"{name}: OPENTELEMETRY_COLLECTOR_CONFIG_URI is {uri!r}, not env:VAR (sam build ships no config file)")
     else:
@@ -306,6 +315,8 @@ check "checkov Dockerfile" checkov_clean Dockerfile dockerfile
 if [[ -d "$shared" ]]; then
   check "otelcolcheck config/ecs.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-ecs config/ecs.yaml
   check "otelcolcheck config/lambda.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda config/lambda.yaml
+  check "otelcolcheck config/ecs-otlphttp.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-ecs config/ecs-otlphttp.yaml
+  check "otelcolcheck config/lambda-otlphttp.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution adot-lambda config/lambda-otlphttp.yaml
   check "otelcolcheck config/local.yaml" "$shared/otelcolcheck/otelcolcheck" --strict --distribution contrib config/local.yaml
   check "otelcolcheck template.yaml ADOT_COLLECTOR_CONFIG" sam_collector_otelcolcheck
 else

@@ -31,6 +31,8 @@ NO_RESOURCE_TYPE = {
     "xray:GetSamplingRules",
     "xray:GetSamplingStatisticSummaries",
     "xray:GetSamplingTargets",
+    "xray:PutSpans",
+    "xray:PutSpansForIndexing",
     "xray:PutTelemetryRecords",
     "xray:PutTraceSegments",
 }
@@ -85,6 +87,15 @@ def template() -> dict:
     return load_template(ROOT / "template.yaml")
 
 
+def cfn_statements(listed):
+    """Statements of a template policy; both branches of a conditional (`!If`) one."""
+    for st in listed:
+        if isinstance(st, dict) and "Fn::If" in st:
+            yield from cfn_statements([b for b in st["Fn::If"][1:] if isinstance(b, dict) and "Action" in b])
+        else:
+            yield st
+
+
 def check_resources() -> list[str]:
     findings = []
     for path, _, name, body in tf_blocks("data"):
@@ -97,7 +108,7 @@ def check_resources() -> list[str]:
                 findings.append(f"{path}: {name}: Resource \"*\" for {', '.join(loose)}")
     for rname, res in (template().get("Resources") or {}).items():
         for policy in (res.get("Properties") or {}).get("Policies") or []:
-            for st in (policy.get("PolicyDocument") or {}).get("Statement", []):
+            for st in cfn_statements((policy.get("PolicyDocument") or {}).get("Statement", [])):
                 resources = st.get("Resource")
                 resources = resources if isinstance(resources, list) else [resources]
                 actions = st.get("Action")

@@ -1,12 +1,14 @@
 //! Test doubles and helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod ecs_credentials;
 pub mod lambda_api;
 pub mod load;
 pub mod otlp;
 pub mod process;
 pub mod upstream;
 pub mod xray;
+pub mod xray_otlp;
 
 use std::time::Duration;
 

@@ -352,7 +352,14 @@ impl Drop for Receiver {
     }
 }
 
-async fn http_export(State(shared): State<Shared>, body: Bytes) -> StatusCode {
+async fn http_export(
+    State(shared): State<Shared>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(body) = gunzip_if_needed(&headers, body) else {
+        return StatusCode::BAD_REQUEST;
+    };
     let Ok(request) = ExportTraceServiceRequest::decode(body) else {
         return StatusCode::BAD_REQUEST;
     };
@@ -403,4 +410,17 @@ impl ClosedPort {
     pub fn open(self) -> std::io::Result<tokio::net::TcpListener> {
         self.socket.listen(1024)
     }
+}
+
+/// The body as sent, or gunzipped when `Content-Encoding: gzip` says so.
+pub fn gunzip_if_needed(headers: &axum::http::HeaderMap, body: Bytes) -> Option<Bytes> {
+    use std::io::Read;
+    if headers.get("content-encoding").map(|v| v.as_bytes()) != Some(b"gzip") {
+        return Some(body);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_end(&mut out)
+        .ok()?;
+    Some(out.into())
 }

@@ -90,9 +90,24 @@ impl App {
 
     /// Waits (up to the deadline) for a JSON log line matching `pred`.
     pub fn wait_for_log(&mut self, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        self.wait_for_log_after(0, pred)
+    }
+
+    /// How many lines have been read so far: a mark for [`App::wait_for_log_after`].
+    pub fn mark(&mut self) -> usize {
+        self.output().len()
+    }
+
+    /// Like [`App::wait_for_log`], ignoring the first `mark` lines.
+    pub fn wait_for_log_after(
+        &mut self,
+        mark: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let earlier = self
             .seen
             .iter()
+            .skip(mark)
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .find(|v| pred(v));
         if earlier.is_some() {

@@ -1,8 +1,10 @@
 //! Wraps the real exporter so collector trouble stays contained: failures are
-//! counted and reported at most once per interval, recovery is announced, and
-//! a resource that arrives after start-up (ECS task metadata) is applied.
+//! counted and reported at most once per cause per interval (with what to do,
+//! when the signing client knows the cause), recovery is announced, and a
+//! resource that arrives after start-up (ECS task metadata) is applied.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -15,6 +17,8 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{SpanData, SpanExporter},
 };
+
+use super::cause::{Failure, LastFailure};
 
 const WARN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -48,7 +52,9 @@ pub(crate) struct Guarded<E> {
     hinted: AtomicBool,
     failures: AtomicU64,
     spans_lost: AtomicU64,
-    last_warning: Mutex<Option<Instant>>,
+    last_failure: LastFailure,
+    /// When each cause was last reported.
+    warned: Mutex<HashMap<&'static str, Instant>>,
 }
 
 impl<E> std::fmt::Debug for Guarded<E> {
@@ -58,7 +64,14 @@ impl<E> std::fmt::Debug for Guarded<E> {
 }
 
 impl<E> Guarded<E> {
-    pub(crate) fn new(inner: E, late_resource: LateResource, endpoint: Option<String>) -> Self {
+    /// `last_failure` is where the exporter's HTTP client leaves the cause of
+    /// a refusal, if it knows one.
+    pub(crate) fn new(
+        inner: E,
+        late_resource: LateResource,
+        endpoint: Option<String>,
+        last_failure: LastFailure,
+    ) -> Self {
         Self {
             inner: tokio::sync::Mutex::new(inner),
             late_resource,
@@ -66,7 +79,8 @@ impl<E> Guarded<E> {
             hinted: AtomicBool::new(false),
             failures: AtomicU64::new(0),
             spans_lost: AtomicU64::new(0),
-            last_warning: Mutex::new(None),
+            last_failure,
+            warned: Mutex::new(HashMap::new()),
         }
     }
 
@@ -81,17 +95,37 @@ impl<E> Guarded<E> {
                         spans_lost = lost,
                         "span export recovered"
                     );
-                    *self.last_warning.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    self.warned
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clear();
                 }
             }
             Err(error) => {
                 let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
                 let lost = self.spans_lost.fetch_add(spans, Ordering::Relaxed) + spans;
-                let mut last = self.last_warning.lock().unwrap_or_else(|p| p.into_inner());
-                if last.is_none_or(|at| at.elapsed() >= WARN_INTERVAL) {
-                    *last = Some(Instant::now());
-                    let endpoint = self.endpoint.as_deref().unwrap_or("stdout");
-                    tracing::warn!(%error, endpoint, failed_exports = failures, spans_lost = lost, hint = self.first_hint(), "span export failing");
+                let failure = self.last_failure.take();
+                let key = failure.as_ref().map_or("export", |f| f.cause.as_str());
+                let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+                if !due(&mut warned, key, Instant::now()) {
+                    return;
+                }
+                drop(warned);
+                let endpoint = self.endpoint.as_deref().unwrap_or("stdout");
+                match failure {
+                    Some(Failure { cause, detail }) => tracing::warn!(
+                        %error,
+                        endpoint,
+                        cause = cause.as_str(),
+                        advice = cause.advice(),
+                        detail,
+                        failed_exports = failures,
+                        spans_lost = lost,
+                        "span export failing"
+                    ),
+                    None => {
+                        tracing::warn!(%error, endpoint, failed_exports = failures, spans_lost = lost, hint = self.first_hint(), "span export failing")
+                    }
                 }
             }
         }
@@ -103,6 +137,17 @@ impl<E> Guarded<E> {
     fn first_hint(&self) -> Option<&'static str> {
         let first = self.endpoint.is_some() && !self.hinted.swap(true, Ordering::Relaxed);
         first.then_some(FIRST_FAILURE_HINT)
+    }
+}
+
+/// Whether `key` may be reported at `now`, at most once per [`WARN_INTERVAL`].
+fn due(warned: &mut HashMap<&'static str, Instant>, key: &'static str, now: Instant) -> bool {
+    match warned.get(key) {
+        Some(at) if now.duration_since(*at) < WARN_INTERVAL => false,
+        _ => {
+            warned.insert(key, now);
+            true
+        }
     }
 }
 
@@ -145,10 +190,22 @@ mod tests {
 
     #[test]
     fn the_first_run_hint_is_given_once_and_only_for_a_collector() {
-        let otlp = Guarded::new((), LateResource::default(), Some("http://x".into()));
+        let none = LastFailure::default;
+        let otlp = Guarded::new((), LateResource::default(), Some("http://x".into()), none());
         assert_eq!(otlp.first_hint(), Some(FIRST_FAILURE_HINT));
         assert_eq!(otlp.first_hint(), None);
-        let console = Guarded::new((), LateResource::default(), None);
+        let console = Guarded::new((), LateResource::default(), None, none());
         assert_eq!(console.first_hint(), None);
+    }
+
+    #[test]
+    fn each_cause_is_reported_at_most_once_per_interval() {
+        let mut warned = HashMap::new();
+        let t0 = Instant::now();
+        assert!(due(&mut warned, "forbidden", t0));
+        assert!(!due(&mut warned, "forbidden", t0 + Duration::from_secs(29)));
+        // Another cause is news even within the interval.
+        assert!(due(&mut warned, "throttled", t0 + Duration::from_secs(1)));
+        assert!(due(&mut warned, "forbidden", t0 + WARN_INTERVAL));
     }
 }

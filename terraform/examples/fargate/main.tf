@@ -38,6 +38,7 @@ module "ecs_service" {
   alb_deletion_protection = var.alb_deletion_protection
   access_logs_bucket      = var.access_logs_bucket
 
+  trace_export           = var.trace_export
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
   log_retention_in_days  = var.log_retention_in_days
@@ -57,4 +58,11 @@ module "github_oidc" {
     module.ecr.push_policy_json,
     module.ecs_service.deploy_policy_json,
   ]
+}
+
+# Account-wide, so off by default: direct export needs it, the collector's
+# awsxray exporter does not.
+module "transaction_search" {
+  source = "../../modules/transaction-search"
+  count  = var.transaction_search ? 1 : 0
 }

@@ -15,6 +15,7 @@ module "lambda_function" {
   timeout        = var.timeout
   url_auth_type  = var.url_auth_type
 
+  trace_export           = var.trace_export
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
   log_retention_in_days  = var.log_retention_in_days
@@ -31,4 +32,11 @@ module "github_oidc" {
   oidc_provider_arn  = var.github_oidc_provider_arn
 
   policy_documents = [module.lambda_function.deploy_policy_json]
+}
+
+# Account-wide, so off by default: direct export needs it, the collector's
+# awsxray exporter does not.
+module "transaction_search" {
+  source = "../../modules/transaction-search"
+  count  = var.transaction_search ? 1 : 0
 }

@@ -51,6 +51,18 @@ variable "url_auth_type" {
   default     = "AWS_IAM"
 }
 
+variable "trace_export" {
+  type        = string
+  description = "collector (the ADOT collector layer) or direct (the app signs OTLP to X-Ray itself; turn Transaction Search on first, e.g. with transaction_search = true)."
+  default     = "collector"
+}
+
+variable "transaction_search" {
+  type        = bool
+  description = "Turn X-Ray Transaction Search on for the account and region (account-wide; see modules/transaction-search)."
+  default     = false
+}
+
 variable "deployment_environment" {
   type        = string
   description = "deployment.environment.name attribute of the spans."

@@ -57,10 +57,14 @@ data "aws_iam_policy_document" "execution" {
     resources = ["${module.logs.arn}:log-stream:*"]
   }
 
-  statement {
-    sid       = "ReadCollectorConfig"
-    actions   = ["ssm:GetParameters"]
-    resources = [aws_ssm_parameter.collector_config.arn]
+  dynamic "statement" {
+    for_each = aws_ssm_parameter.collector_config
+
+    content {
+      sid       = "ReadCollectorConfig"
+      actions   = ["ssm:GetParameters"]
+      resources = [statement.value.arn]
+    }
   }
 }
 
@@ -70,34 +74,59 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution.json
 }
 
-# Task role: what the containers themselves call. Only the collector calls AWS,
-# to export spans to X-Ray and to fetch X-Ray sampling rules.
+# Task role: what the containers themselves call. With the sidecar only the
+# collector calls AWS, to export segments to X-Ray and fetch sampling rules;
+# with direct export only the app does, to put spans on the X-Ray OTLP endpoint.
 resource "aws_iam_role" "task" {
   name_prefix        = substr("${var.name}-task-", 0, 38)
-  description        = "ECS task role of ${var.name} (ADOT collector to X-Ray)"
+  description        = "ECS task role of ${var.name} (spans to X-Ray)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
   tags               = var.tags
 }
 
 data "aws_iam_policy_document" "task" {
-  # X-Ray defines no resource type for these actions: "*" is the only value IAM accepts.
-  statement {
-    sid = "XRayWrite"
-    actions = [
-      "xray:PutTelemetryRecords",
-      "xray:PutTraceSegments",
-    ]
-    resources = ["*"]
+  # X-Ray defines no resource type for any of these actions (Service
+  # Authorization Reference): "*" is the only value IAM accepts.
+  dynamic "statement" {
+    for_each = local.collector ? [1] : []
+
+    content {
+      sid = "XRayWrite"
+      actions = [
+        "xray:PutTelemetryRecords",
+        "xray:PutTraceSegments",
+      ]
+      resources = ["*"]
+    }
   }
 
-  statement {
-    sid = "XRaySampling"
-    actions = [
-      "xray:GetSamplingRules",
-      "xray:GetSamplingStatisticSummaries",
-      "xray:GetSamplingTargets",
-    ]
-    resources = ["*"]
+  dynamic "statement" {
+    for_each = local.collector ? [1] : []
+
+    content {
+      sid = "XRaySampling"
+      actions = [
+        "xray:GetSamplingRules",
+        "xray:GetSamplingStatisticSummaries",
+        "xray:GetSamplingTargets",
+      ]
+      resources = ["*"]
+    }
+  }
+
+  # The X-Ray OTLP endpoint: PutSpans stores the spans, PutSpansForIndexing
+  # lets Transaction Search index them.
+  dynamic "statement" {
+    for_each = local.collector ? [] : [1]
+
+    content {
+      sid = "XRayOtlpSpans"
+      actions = [
+        "xray:PutSpans",
+        "xray:PutSpansForIndexing",
+      ]
+      resources = ["*"]
+    }
   }
 }
 

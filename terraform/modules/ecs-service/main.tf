@@ -10,6 +10,12 @@ locals {
   app_container       = "app"
   collector_container = "aws-otel-collector"
   https               = var.certificate_arn != null
+  # direct: the app exports to X-Ray itself (OTLP signed with SigV4), no sidecar.
+  collector = var.trace_export == "collector"
+  trace_environment = local.collector ? {} : {
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
+    OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
+  }
 
   # Built from names rather than read from the service resource so the deploy
   # policy does not wait for the service to exist.
@@ -23,7 +29,7 @@ module "app_environment" {
   target                 = "http"
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
-  overrides              = merge(var.environment, { PORT = tostring(var.container_port) })
+  overrides              = merge(local.trace_environment, var.environment, { PORT = tostring(var.container_port) })
 }
 
 module "logs" {
@@ -61,6 +67,8 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
 # definition size limits and keeps config/ecs.yaml the single source.
 resource "aws_ssm_parameter" "collector_config" {
   #checkov:skip=CKV_AWS_337:the collector config holds no secret; SecureString with the aws/ssm key needs no extra key or kms:Decrypt grant
+  count = local.collector ? 1 : 0
+
   name        = "/${var.name}/otel-collector-config"
   description = "ADOT collector configuration of the ${var.name} ECS tasks (config/ecs.yaml)"
   type        = "SecureString"
@@ -69,6 +77,10 @@ resource "aws_ssm_parameter" "collector_config" {
   tags        = var.tags
 
   lifecycle {
+    precondition {
+      condition     = var.collector_config != null
+      error_message = "collector_config is required when trace_export is collector."
+    }
     # The limiter must act before the container's hard limit kills the collector.
     precondition {
       condition     = try(yamldecode(var.collector_config).processors.memory_limiter.limit_mib < var.collector_memory, false)
@@ -91,7 +103,7 @@ resource "aws_ecs_task_definition" "this" {
     cpu_architecture        = var.cpu_architecture
   }
 
-  container_definitions = jsonencode([
+  container_definitions = jsonencode(concat([
     {
       name                   = local.app_container
       image                  = "${var.repository_url}:${var.image_tag}"
@@ -105,7 +117,7 @@ resource "aws_ecs_task_definition" "this" {
       # Start only once the collector answers its health check, so the first
       # spans are not exported into a closed port. On stop, ECS stops the app
       # first and the collector last, so it can flush what the app sent.
-      dependsOn = [{ containerName = local.collector_container, condition = "HEALTHY" }]
+      dependsOn = local.collector ? [{ containerName = local.collector_container, condition = "HEALTHY" }] : null
       healthCheck = {
         command     = ["CMD", "/axum-xray-otel", "healthcheck"]
         interval    = 10
@@ -121,7 +133,8 @@ resource "aws_ecs_task_definition" "this" {
           awslogs-stream-prefix = local.app_container
         }
       }
-    },
+    }
+    ], local.collector ? [
     {
       name      = local.collector_container
       image     = var.collector_image
@@ -133,7 +146,7 @@ resource "aws_ecs_task_definition" "this" {
       readonlyRootFilesystem = true
       stopTimeout            = var.stop_timeout
       secrets = [
-        { name = "AOT_CONFIG_CONTENT", valueFrom = aws_ssm_parameter.collector_config.arn },
+        { name = "AOT_CONFIG_CONTENT", valueFrom = aws_ssm_parameter.collector_config[0].arn },
       ]
       # The image is shell-less; /healthcheck queries the health_check
       # extension the configuration must enable.
@@ -152,8 +165,8 @@ resource "aws_ecs_task_definition" "this" {
           awslogs-stream-prefix = local.collector_container
         }
       }
-    },
-  ])
+    }
+  ] : []))
 
   tags = var.tags
 

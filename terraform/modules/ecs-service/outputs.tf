@@ -79,8 +79,8 @@ output "log_group_name" {
 }
 
 output "collector_config_parameter_name" {
-  description = "SSM parameter holding the collector configuration."
-  value       = aws_ssm_parameter.collector_config.name
+  description = "SSM parameter holding the collector configuration (null when trace_export is direct)."
+  value       = one(aws_ssm_parameter.collector_config[*].name)
 }
 
 output "deploy_policy_json" {

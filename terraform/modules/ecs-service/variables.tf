@@ -74,12 +74,25 @@ variable "collector_image" {
   }
 }
 
-variable "collector_config" {
+variable "trace_export" {
   type        = string
-  description = "ADOT collector configuration (YAML text, e.g. file(\"config/ecs.yaml\")); stored in SSM and injected as AOT_CONFIG_CONTENT. It must enable the health_check extension."
+  description = "How spans reach X-Ray: collector (an ADOT sidecar in each task) or direct (the app signs OTLP to the X-Ray endpoint itself; no sidecar; needs Transaction Search, see modules/transaction-search)."
+  default     = "collector"
+  nullable    = false
 
   validation {
-    condition     = strcontains(var.collector_config, "health_check")
+    condition     = contains(["collector", "direct"], var.trace_export)
+    error_message = "trace_export must be collector or direct."
+  }
+}
+
+variable "collector_config" {
+  type        = string
+  description = "ADOT collector configuration (YAML text, e.g. file(\"config/ecs.yaml\")); stored in SSM and injected as AOT_CONFIG_CONTENT. It must enable the health_check extension. Required when trace_export is collector, unused when direct."
+  default     = null
+
+  validation {
+    condition     = var.collector_config == null || strcontains(coalesce(var.collector_config, "-"), "health_check")
     error_message = "collector_config must enable the health_check extension: the container health check depends on it."
   }
 }

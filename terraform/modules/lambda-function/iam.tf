@@ -26,8 +26,10 @@ data "aws_iam_policy_document" "this" {
     resources = ["${module.logs.arn}:log-stream:*"]
   }
 
-  # Active tracing and the collector layer's X-Ray exporter. X-Ray defines no
-  # resource type for these actions: "*" is the only value IAM accepts.
+  # Active tracing (Lambda's own function segment, the parent of the app's
+  # spans) and the collector layer's X-Ray exporter. X-Ray defines no
+  # resource type for any of its write actions (Service Authorization
+  # Reference): "*" is the only value IAM accepts.
   statement {
     sid = "XRayWrite"
     actions = [
@@ -35,6 +37,21 @@ data "aws_iam_policy_document" "this" {
       "xray:PutTraceSegments",
     ]
     resources = ["*"]
+  }
+
+  # Direct export to the X-Ray OTLP endpoint: PutSpans stores the spans,
+  # PutSpansForIndexing lets Transaction Search index them.
+  dynamic "statement" {
+    for_each = local.collector ? [] : [1]
+
+    content {
+      sid = "XRayOtlpSpans"
+      actions = [
+        "xray:PutSpans",
+        "xray:PutSpansForIndexing",
+      ]
+      resources = ["*"]
+    }
   }
 }
 

@@ -15,6 +15,16 @@ locals {
   )
 
   public_url = var.url_auth_type == "NONE"
+
+  # direct: the app exports to X-Ray itself (OTLP signed with SigV4), no layer.
+  collector = var.trace_export == "collector"
+  trace_environment = local.collector ? {
+    # config/lambda.yaml is packaged into the zip by cargo lambda.
+    OPENTELEMETRY_COLLECTOR_CONFIG_URI = "/var/task/config/lambda.yaml"
+    } : {
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
+    OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
+  }
 }
 
 module "app_environment" {
@@ -23,7 +33,7 @@ module "app_environment" {
   target                 = "lambda"
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
-  overrides              = var.environment
+  overrides              = merge(local.collector ? {} : local.trace_environment, var.environment)
 }
 
 module "logs" {
@@ -57,13 +67,10 @@ resource "aws_lambda_function" "this" {
 
   reserved_concurrent_executions = var.reserved_concurrent_executions
 
-  layers = [local.adot_layer_arn]
+  layers = local.collector ? [local.adot_layer_arn] : []
 
   environment {
-    variables = merge(module.app_environment.variables, {
-      # config/lambda.yaml is packaged into the zip by cargo lambda.
-      OPENTELEMETRY_COLLECTOR_CONFIG_URI = "/var/task/config/lambda.yaml"
-    })
+    variables = merge(module.app_environment.variables, local.collector ? local.trace_environment : {})
   }
 
   tracing_config {

@@ -29,6 +29,18 @@ variable "architecture" {
   }
 }
 
+variable "trace_export" {
+  type        = string
+  description = "How spans reach X-Ray: collector (the ADOT collector layer) or direct (the app signs OTLP to the X-Ray endpoint itself; needs Transaction Search, see modules/transaction-search)."
+  default     = "collector"
+  nullable    = false
+
+  validation {
+    condition     = contains(["collector", "direct"], var.trace_export)
+    error_message = "trace_export must be collector or direct."
+  }
+}
+
 variable "adot_layer_arn" {
   type        = string
   description = "ARN of the ADOT collector layer; its name must match the architecture (aws-otel-collector-arm64-ver-... or aws-otel-collector-amd64-ver-...). Null uses the pinned v0.117.0 layer of the current region."
