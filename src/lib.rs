@@ -6,9 +6,13 @@
 //! - [`app`] is the Router: routes, errors, middleware.
 //! - [`telemetry`] owns tracing, logs and propagation.
 //! - [`serve`] runs the Router on the chosen target; nothing else knows which.
+//! - [`users`] is where users live (in process or DynamoDB); [`aws`] builds
+//!   the AWS SDK clients, traced.
 
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod serve;
 pub mod telemetry;
+pub mod users;

@@ -3,7 +3,7 @@ use std::{process::ExitCode, sync::Arc};
 use axum_xray_otel::{
     cli::{self, Command},
     config::Config,
-    serve, telemetry,
+    serve, telemetry, users,
 };
 
 // Spans are allocated on request threads and freed on the exporter's thread;
@@ -43,6 +43,13 @@ fn main() -> ExitCode {
         Command::Healthcheck => match runtime.block_on(serve::http::healthcheck(config.port)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("unhealthy: {e}"), 1),
+        },
+        Command::SeedUsers {
+            count,
+            create_table,
+        } => match runtime.block_on(users::seed::run_from_config(&config, count, create_table)) {
+            Ok(message) => say(&message),
+            Err(e) => fail(&format!("seed-users: {e}"), 1),
         },
         _ => runtime.block_on(run(config)),
     }

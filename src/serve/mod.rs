@@ -10,6 +10,7 @@ use crate::{
     app::{self, AppState, Limits},
     config::{Config, Target},
     telemetry::{Telemetry, http::RequestTracing},
+    users,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,11 @@ pub enum ServeError {
 
 /// Builds the Router from `config` and serves it until shutdown.
 pub async fn run(config: &Config, telemetry: Arc<Telemetry>) -> Result<(), ServeError> {
-    let state = AppState::from_config(config)?;
+    let sdk = match config.users_table {
+        Some(_) => Some(crate::aws::sdk_config(config).await),
+        None => None,
+    };
+    let state = AppState::with_users(config, users::from_config(config, sdk.as_ref()))?;
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
         enabled: telemetry.enabled(),
