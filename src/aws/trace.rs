@@ -9,7 +9,7 @@
 //! decision), as the X-Ray SDKs do, so the called service joins the trace.
 //!
 //! This is the one place that knows an AWS call started and ended
-//! ([`CallSpan`] lives from `read_before_execution` to `read_after_execution`).
+//! ([`CallSpan`] lives from `read_before_serialization` to `read_after_execution`).
 
 use std::time::Instant;
 
@@ -73,9 +73,12 @@ impl Intercept for TraceInterceptor {
         "TraceInterceptor"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: a client's interceptors run that before
+    // the operation's configuration (its `Metadata`) is in the bag.
+    fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let (service, operation) = cfg

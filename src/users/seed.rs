@@ -16,6 +16,9 @@ use super::{DynamoDbUsers, MAX_USER_ID, User, dynamodb::to_item};
 
 /// DynamoDB's limit per `BatchWriteItem`.
 const BATCH: usize = 25;
+/// Per call: creating a table, or a cold DynamoDB Local, takes longer than
+/// the request path's `DYNAMODB_TIMEOUT_MS` should allow.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rounds of retrying unprocessed items before giving up.
 const MAX_ROUNDS: u32 = 10;
 
@@ -151,7 +154,7 @@ pub async fn run_from_config(
         return Err(SeedError::Aws("USERS_TABLE must be set".to_owned()));
     };
     let sdk = crate::aws::sdk_config(config).await;
-    let client = crate::aws::dynamodb_client(&sdk, config.dynamodb_timeout);
+    let client = crate::aws::dynamodb_client(&sdk, CALL_TIMEOUT.max(config.dynamodb_timeout));
     let store = DynamoDbUsers::new(client, table.clone());
     run(&store, count, create_table).await?;
     Ok(format!("seeded users 1 to {count} into table {table}"))
