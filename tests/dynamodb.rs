@@ -17,8 +17,9 @@ use support::{
     client,
     dynamodb::{DynamoDbLocal, REGION, TABLE, aws_env, seed},
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
-    otlp::{ClosedPort, Received, Receiver},
+    otlp::{ClosedPort, Receiver},
     process::{App, command},
+    xray::{document_of, fresh_root, translate},
 };
 
 /// The app's environment: DynamoDB at `endpoint`, spans to `receiver` (or none).
@@ -70,16 +71,6 @@ async fn call(
         .map(str::to_owned);
     let body = serde_json::from_slice(&response.bytes().await?)?;
     Ok((status, retry_after, body))
-}
-
-/// An attribute as exported, with its OTLP type.
-fn raw(span: &Received, key: &str) -> Option<Proto> {
-    span.span
-        .attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.clone())
-        .and_then(|v| v.value)
 }
 
 fn unavailable() -> Value {
@@ -178,7 +169,10 @@ async fn each_dynamodb_call_is_one_client_span_and_carries_its_trace_header() ->
         )],
     );
     let mut app = App::start_http(&env)?;
-    let sampled = format!("Root={XRAY_ROOT};Parent={XRAY_PARENT};Sampled=1");
+    // A fresh Root: X-Ray (and the translator below) refuse month-old traces.
+    let root = fresh_root(14);
+    let trace_hex = root.replace("1-", "").replace('-', "");
+    let sampled = format!("Root={root};Parent={XRAY_PARENT};Sampled=1");
     let (status, _, _) = call(&app, "GET", "/api/users/3", None, Some(&sampled)).await?;
     assert_eq!(status, 200);
     let taken = json!({"name": "Ada", "email": "ada@example.com"});
@@ -212,12 +206,12 @@ async fn each_dynamodb_call_is_one_client_span_and_carries_its_trace_header() ->
         (put, server("PUT /api/users/{id}")),
     ] {
         assert!(client_span.is_client(), "{client_span:?}");
-        assert_eq!(client_span.trace_id(), XRAY_TRACE_HEX);
+        assert_eq!(client_span.trace_id(), trace_hex);
         assert_eq!(client_span.parent_id(), server_span.span_id());
         assert_eq!(client_span.attr("rpc.system").as_deref(), Some("aws-api"));
         assert_eq!(client_span.attr("rpc.service").as_deref(), Some("DynamoDB"));
         assert_eq!(client_span.attr("cloud.region").as_deref(), Some(REGION));
-        let tables = raw(client_span, "aws.dynamodb.table_names");
+        let tables = client_span.value("aws.dynamodb.table_names");
         let Some(Proto::ArrayValue(tables)) = tables else {
             panic!("table names must be an array: {tables:?}");
         };
@@ -233,17 +227,11 @@ async fn each_dynamodb_call_is_one_client_span_and_carries_its_trace_header() ->
         );
     }
     assert_eq!(get.attr("rpc.method").as_deref(), Some("GetItem"));
-    assert_eq!(
-        raw(get, "http.response.status_code"),
-        Some(Proto::IntValue(200))
-    );
+    assert_eq!(get.int("http.response.status_code"), Some(200));
     assert_eq!(get.attr("error.type"), None);
     assert_ne!(get.span.status.as_ref().map(|s| s.code), Some(2));
     assert_eq!(put.attr("rpc.method").as_deref(), Some("PutItem"));
-    assert_eq!(
-        raw(put, "http.response.status_code"),
-        Some(Proto::IntValue(400))
-    );
+    assert_eq!(put.int("http.response.status_code"), Some(400));
     assert_eq!(
         put.attr("error.type").as_deref(),
         Some("ConditionalCheckFailedException")
@@ -265,10 +253,36 @@ async fn each_dynamodb_call_is_one_client_span_and_carries_its_trace_header() ->
     for (record, span) in [(&records[0], get), (&records[1], put)] {
         assert_eq!(
             record.trace_header.as_deref(),
-            Some(format!("Root={XRAY_ROOT};Parent={};Sampled=1", span.span_id()).as_str()),
+            Some(format!("Root={root};Parent={};Sampled=1", span.span_id()).as_str()),
             "Parent must be the CLIENT span"
         );
     }
+    // What the X-Ray console shows: a DynamoDB node, with the call's facts.
+    let docs = translate(&spans);
+    for (span, operation, record) in [(get, "GetItem", &records[0]), (put, "PutItem", &records[1])]
+    {
+        let doc = document_of(&docs, span);
+        assert_eq!(doc.str("/type"), Some("subsegment"), "{doc:#?}");
+        assert_eq!(doc.str("/namespace"), Some("aws"), "{doc:#?}");
+        assert_eq!(doc.str("/name"), Some("DynamoDB"), "{doc:#?}");
+        assert_eq!(doc.str("/aws/operation"), Some(operation), "{doc:#?}");
+        assert_eq!(doc.str("/aws/table_name"), Some(TABLE), "{doc:#?}");
+        assert_eq!(doc.str("/aws/region"), Some(REGION), "{doc:#?}");
+        assert_eq!(
+            doc.str("/aws/request_id"),
+            record.request_id.as_deref(),
+            "{doc:#?}"
+        );
+    }
+    assert_eq!(
+        document_of(&docs, get).collector_flags,
+        (false, false, false)
+    );
+    // A taken id is the caller's error (4xx), not a fault of ours.
+    assert_eq!(
+        document_of(&docs, put).collector_flags,
+        (true, false, false)
+    );
     // Not sampled: no spans, but the decision still travels with the trace.
     let header = records[2].trace_header.as_deref().unwrap_or_default();
     assert!(

@@ -26,48 +26,57 @@ impl MemoryUsers {
         }
     }
 
-    async fn simulate(&self, name: &'static str, operation: &'static str, query: &'static str) {
-        let span = db::query_span(name, operation, query);
-        let latency = self.latency;
-        async move {
-            if !latency.is_zero() {
-                tokio::time::sleep(latency).await;
-            }
+    /// The simulated query time, inside the caller's query span.
+    async fn wait(&self) {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
         }
-        .instrument(span)
-        .await;
     }
 }
 
 impl UserStore for MemoryUsers {
     fn get(&self, id: u64) -> StoreFuture<'_, Option<User>> {
-        Box::pin(async move {
-            self.simulate(
-                "SELECT users",
-                "SELECT",
-                "SELECT id, name, email FROM users WHERE id = $1",
-            )
-            .await;
-            let users = self.users.read().unwrap_or_else(|p| p.into_inner());
-            Ok(users.get(&id).cloned())
-        })
+        let span = db::query_span(
+            "SELECT users",
+            "SELECT",
+            "SELECT id, name, email FROM users WHERE id = $1",
+        );
+        Box::pin(
+            async move {
+                self.wait().await;
+                let user = self
+                    .users
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&id)
+                    .cloned();
+                if user.is_some() {
+                    tracing::debug!(user_id = id, "user found");
+                }
+                Ok(user)
+            }
+            .instrument(span),
+        )
     }
 
     fn create(&self, user: User) -> StoreFuture<'_, Created> {
-        Box::pin(async move {
-            self.simulate(
-                "INSERT users",
-                "INSERT",
-                "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)",
-            )
-            .await;
-            let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
-            if users.contains_key(&user.id) {
-                return Ok(Created::AlreadyExists);
+        let span = db::query_span(
+            "INSERT users",
+            "INSERT",
+            "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)",
+        );
+        Box::pin(
+            async move {
+                self.wait().await;
+                let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
+                if users.contains_key(&user.id) {
+                    return Ok(Created::AlreadyExists);
+                }
+                users.insert(user.id, user);
+                Ok(Created::Yes)
             }
-            users.insert(user.id, user);
-            Ok(Created::Yes)
-        })
+            .instrument(span),
+        )
     }
 }
 
