@@ -70,11 +70,11 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution.json
 }
 
-# Task role: what the containers themselves call. Only the collector calls AWS,
-# to export spans to X-Ray and to fetch X-Ray sampling rules.
+# Task role: what the containers themselves call: the collector exports spans
+# to X-Ray and fetches sampling rules; the app reads and writes its users table.
 resource "aws_iam_role" "task" {
   name_prefix        = substr("${var.name}-task-", 0, 38)
-  description        = "ECS task role of ${var.name} (ADOT collector to X-Ray)"
+  description        = "ECS task role of ${var.name} (ADOT collector to X-Ray, app to its table)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
   tags               = var.tags
 }
@@ -98,6 +98,22 @@ data "aws_iam_policy_document" "task" {
       "xray:GetSamplingTargets",
     ]
     resources = ["*"]
+  }
+
+  # The users table: exactly the calls the binary makes (GetItem, conditional
+  # PutItem, and BatchWriteItem for seed-users), on this table only.
+  dynamic "statement" {
+    for_each = var.users_table == null ? [] : [var.users_table.arn]
+
+    content {
+      sid = "UsersTable"
+      actions = [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+      ]
+      resources = [statement.value]
+    }
   }
 }
 
