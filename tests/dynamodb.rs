@@ -389,7 +389,13 @@ async fn an_unreachable_or_hanging_dynamodb_is_503_within_the_timeout() -> TestR
             "{endpoint}"
         );
         assert!(took < Duration::from_secs(5), "{endpoint}: took {took:?}");
+        let calls = hanging.records().len();
         assert_eq!(call(&app, "GET", "/health", None, None).await?.0, 200);
+        assert_eq!(
+            hanging.records().len(),
+            calls,
+            "/health must not call DynamoDB"
+        );
     }
     assert!(
         !hanging.records().is_empty(),
@@ -457,6 +463,34 @@ async fn lambda_invocations_read_dynamodb_under_the_function_segment() -> TestRe
             "Root={XRAY_ROOT};Parent={};Sampled=1",
             client_span.span_id()
         ))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_resolved_on_the_first_call_not_at_start_up() -> TestResult {
+    let proxy = AwsProxy::start(None, Mode::Fail("ResourceNotFoundException")).await?;
+    // No credentials anywhere (no keys, no profile, no ECS, no instance metadata).
+    let env: Vec<_> = env(&proxy.endpoint(), None)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("AWS_ACCESS_KEY") && !k.starts_with("AWS_SECRET"))
+        .collect();
+    let mut app = App::start_http(&env)?;
+    assert_eq!(call(&app, "GET", "/health", None, None).await?.0, 200);
+    for _ in 0..2 {
+        let (status, _, body) = call(&app, "GET", "/api/users/1", None, None).await?;
+        assert_eq!((status, body), (503, unavailable()));
+    }
+    assert!(proxy.records().is_empty(), "an unsigned request went out");
+    stop(&mut app);
+    assert_eq!(
+        count_logs(
+            &mut app,
+            "users table unusable: the request could not be built"
+        ),
+        1,
+        "{:#?}",
+        app.output()
     );
     Ok(())
 }

@@ -87,7 +87,9 @@ impl DynamoDbUsers {
             | "RequestLimitExceeded" => {
                 return StoreError::Throttled(detail, THROTTLED_RETRY_AFTER);
             }
-            _ if matches!(error, SdkError::ConstructionFailure(_)) => once(
+            // Identity resolution fails before anything is sent: a dispatch
+            // failure that is neither I/O nor a timeout.
+            _ if is_unsent(error) => once(
                 &self.logged.no_credentials,
                 "the request could not be built, usually because no AWS credentials were \
                  found (environment, ECS task role or profile)",
@@ -131,6 +133,14 @@ impl UserStore for DynamoDbUsers {
                 Err(e) => Err(self.classify(&e)),
             }
         })
+    }
+}
+
+fn is_unsent<E, R>(error: &SdkError<E, R>) -> bool {
+    match error {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(e) => e.is_other() || e.is_user(),
+        _ => false,
     }
 }
 
