@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks the release binary (HTTP load with and without tracing, against
 # bare axum and the FastAPI peer; start-up; Lambda init and invocations;
-# artifact sizes) and writes BENCHMARKS.md. Takes about 15 minutes.
+# artifact sizes; what the AWS SDK costs against DynamoDB Local; a clean release
+# build) and writes BENCHMARKS.md. Takes about 30 minutes.
 set -euo pipefail
 
 usage() {
@@ -15,7 +16,9 @@ ${XDG_CACHE_HOME:-$HOME/.cache}/axum-xray-otel/oha), cargo-lambda (tests/tools.s
 
 Environment: BENCH_ROUNDS [3], BENCH_SECONDS [8] per closed-loop and fixed-rate
 run, BENCH_WARMUP [2], BENCH_INVOCATIONS [1000] Lambda invocations,
-BENCH_COLD_STARTS [20], BENCH_STARTS [20] HTTP start-ups.
+BENCH_COLD_STARTS [20], BENCH_STARTS [20] HTTP start-ups, BENCH_DDB_REQUESTS [2000]
+per store for the DynamoDB CPU figure, BENCH_CLEAN_BUILD [1] (0 skips the clean
+release build, which compiles every crate again in a scratch target directory).
 The FastAPI peer is measured when ../shared/bench/peer-fastapi exists.
 USAGE
 }
@@ -58,16 +61,27 @@ else
 fi
 
 # ---- builds (before measuring, so the machine is quiet then) ----
+if [[ "${BENCH_CLEAN_BUILD:-1}" == 1 ]]; then
+    # Every crate from scratch, as CI and the Docker build do without a cache.
+    rm -rf "$out/clean-target"
+    started="$(date +%s)"
+    CARGO_TARGET_DIR="$out/clean-target" cargo build --release --locked --bin axum-xray-otel
+    echo "{\"clean_release_build_s\": $(($(date +%s) - started)), \"cpus\": $(nproc)}" >"$out/build.json"
+    rm -rf "$out/clean-target"
+fi
 cargo build --release --bin axum-xray-otel --example bare_axum --example otlp_sink
 cargo bench --bench startup --no-run
+cargo bench --bench dynamodb --no-run
 tools_bin="$(bash tests/tools.sh)"
 PATH="$tools_bin:$PATH" cargo lambda build --release --output-format zip
 
 # ---- measurements ----
 BENCH_BARE_BIN="$repo/target/release/examples/bare_axum" \
     cargo bench --bench startup >"$out/startup.jsonl"
+# DynamoDB Local for the AWS SDK figures (tests/tools.sh installs it).
+cargo bench --bench dynamodb >"$out/dynamodb.jsonl"
 taskset -c 1 python3 bench/bench.py --repo "$repo" --oha "$oha" "${peer_args[@]}" \
-    --startup "$out/startup.jsonl" --results "$out/load.json" --out "$repo/BENCHMARKS.md" \
+    --startup "$out/startup.jsonl" --dynamodb "$out/dynamodb.jsonl" --build "$out/build.json" --results "$out/load.json" --out "$repo/BENCHMARKS.md" \
     --rounds "${BENCH_ROUNDS:-3}" --seconds "${BENCH_SECONDS:-8}" --warmup "${BENCH_WARMUP:-2}"
 
 met="$(grep -c '| met |' BENCHMARKS.md || true)"

@@ -42,6 +42,8 @@ pub mod vars {
     pub const AWS_LAMBDA_FUNCTION_MEMORY_SIZE: &str = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE";
     pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
     pub const ECS_CONTAINER_METADATA_URI_V4: &str = "ECS_CONTAINER_METADATA_URI_V4";
+    pub const USERS_TABLE: &str = "USERS_TABLE";
+    pub const DYNAMODB_TIMEOUT_MS: &str = "DYNAMODB_TIMEOUT_MS";
 }
 
 /// Where the Router is served. The only decision `serve` branches on.
@@ -144,6 +146,10 @@ pub struct Config {
     pub region: Option<String>,
     pub lambda: Option<LambdaEnv>,
     pub ecs_metadata_uri: Option<String>,
+    /// Users live in this DynamoDB table when set, else in the process.
+    pub users_table: Option<String>,
+    /// Bound on one DynamoDB operation, retries included.
+    pub dynamodb_timeout: Duration,
 }
 
 /// One bad setting: the variable, what was wrong, and what is accepted.
@@ -348,6 +354,11 @@ impl Config {
         let propagators = read_propagators(&mut r);
         let region = r.get(AWS_REGION);
         let ecs_metadata_uri = r.get(ECS_CONTAINER_METADATA_URI_V4);
+        let users_table = read_users_table(&mut r, region.is_some());
+        let dynamodb_timeout = r.millis(DYNAMODB_TIMEOUT_MS, 1000, 60_000);
+        if dynamodb_timeout.is_zero() {
+            r.fail(DYNAMODB_TIMEOUT_MS, "must be at least 1");
+        }
 
         if !r.errors.is_empty() {
             return Err(ConfigError(r.errors));
@@ -378,8 +389,27 @@ impl Config {
             region,
             lambda,
             ecs_metadata_uri,
+            users_table,
+            dynamodb_timeout,
         })
     }
+}
+
+/// A DynamoDB table name (3 to 255 of `A-Za-z0-9_.-`). The region is then
+/// required: guessing it would mean probing instance metadata at start-up.
+fn read_users_table(r: &mut Reader<'_>, has_region: bool) -> Option<String> {
+    let table = r.get(vars::USERS_TABLE)?;
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if !(3..=255).contains(&table.len()) || !table.chars().all(valid_char) {
+        r.fail(
+            vars::USERS_TABLE,
+            format!("'{table}' is not a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ . -)"),
+        );
+    }
+    if !has_region {
+        r.fail(vars::AWS_REGION, "must be set when USERS_TABLE is set");
+    }
+    Some(table)
 }
 
 /// lambda_runtime panics when these are missing; we report them instead.
@@ -574,6 +604,23 @@ mod tests {
             vec![Propagator::Xray, Propagator::TraceContext]
         );
         assert!(!c.trace_health_checks);
+        assert_eq!(c.users_table, None);
+        assert_eq!(c.dynamodb_timeout, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn users_table_needs_a_valid_name_and_a_region() {
+        let c = parse(&[("USERS_TABLE", "users-prod"), ("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(c.users_table.as_deref(), Some("users-prod"));
+        let err = parse(&[("USERS_TABLE", "users")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: AWS_REGION: must be set when USERS_TABLE is set"
+        );
+        let err = parse(&[("USERS_TABLE", "a/b"), ("AWS_REGION", "eu-west-1")]).unwrap_err();
+        assert_eq!(err.0[0].var, "USERS_TABLE");
+        let err = parse(&[("DYNAMODB_TIMEOUT_MS", "0")]).unwrap_err();
+        assert_eq!(err.0[0].var, "DYNAMODB_TIMEOUT_MS");
     }
 
     #[test]

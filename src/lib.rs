@@ -7,6 +7,8 @@
 //! - [`telemetry`] owns tracing, logs and propagation.
 //! - [`aws`] loads the AWS SDK configuration (region, credentials) once.
 //! - [`serve`] runs the Router on the chosen target; nothing else knows which.
+//! - [`users`] is where users live (in process or DynamoDB); [`aws`] builds
+//!   the AWS SDK clients, traced.
 
 pub mod app;
 pub mod aws;
@@ -14,3 +16,4 @@ pub mod cli;
 pub mod config;
 pub mod serve;
 pub mod telemetry;
+pub mod users;

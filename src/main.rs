@@ -3,8 +3,8 @@ use std::{process::ExitCode, sync::Arc};
 use axum_xray_otel::{
     aws,
     cli::{self, Command},
-    config::{Config, TracesAuth},
-    serve, telemetry,
+    config::Config,
+    serve, telemetry, users,
 };
 
 // Spans are allocated on request threads and freed on the exporter's thread;
@@ -45,21 +45,29 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("unhealthy: {e}"), 1),
         },
+        Command::SeedUsers {
+            count,
+            create_table,
+        } => match runtime.block_on(users::seed::run_from_config(&config, count, create_table)) {
+            Ok(message) => say(&message),
+            Err(e) => fail(&format!("seed-users: {e}"), 1),
+        },
         _ => runtime.block_on(run(config)),
     }
 }
 
 async fn run(config: Config) -> ExitCode {
-    // Credentials are resolved on first use, not here.
-    let aws = match config.otlp_traces_auth {
-        TracesAuth::SigV4 { .. } => Some(aws::sdk_config(&config).await),
-        TracesAuth::None => None,
+    // One load for the DynamoDB client and the span signer; credentials are
+    // resolved on first use, not here.
+    let aws = match aws::is_needed(&config) {
+        true => Some(aws::sdk_config(&config).await),
+        false => None,
     };
     let telemetry = match telemetry::init(&config, aws.as_ref()) {
         Ok(t) => Arc::new(t),
         Err(e) => return fail(&format!("{e:#}"), 1),
     };
-    let served = serve::run(&config, Arc::clone(&telemetry)).await;
+    let served = serve::run(&config, Arc::clone(&telemetry), aws.as_ref()).await;
     if let Err(e) = &served {
         tracing::error!(error = %e, "stopped");
     }

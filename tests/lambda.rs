@@ -64,8 +64,11 @@ fn trace_header(root: &str, sampled: u8) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_nest_under_the_function_segment_and_flush_before_next() -> TestResult {
     let mut receiver = Receiver::start().await?;
-    let (mut api, mut app) =
-        start(&receiver, &[("RUST_LOG", "info,axum_xray_otel::app=debug")]).await?;
+    let (mut api, mut app) = start(
+        &receiver,
+        &[("RUST_LOG", "info,axum_xray_otel::users=debug")],
+    )
+    .await?;
     let second_root = "1-5759e988-00000000000000000000beef";
     api.push(invocation(
         "req-1",

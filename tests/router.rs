@@ -326,3 +326,121 @@ fn timeouts_are_configurable() {
         Duration::from_secs(3)
     );
 }
+
+fn put_user(id: &str, content_type: Option<&str>, body: &str) -> Request<Body> {
+    let mut request = Request::put(format!("/api/users/{id}"));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn users_are_created_once_then_found() {
+    let router = router_with(&[]);
+    let json = Some("application/json");
+    let ada = r#"{"name":"Ada","email":"ada@example.com"}"#;
+    let (status, body) = send(&router, put_user("500", json, ada)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        body,
+        json!({"id": 500, "name": "Ada", "email": "ada@example.com"})
+    );
+    assert_eq!(
+        get_path(&router, "/api/users/500").await,
+        (StatusCode::OK, body)
+    );
+    let (status, body) = send(&router, put_user("500", json, ada)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body,
+        json!({"error": "conflict", "message": "user 500 already exists"})
+    );
+    // The seeded users exist already; unseeded ids are absent until created.
+    let (status, _) = send(&router, put_user("42", json, ada)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        get_path(&router, "/api/users/501").await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn bad_user_bodies_get_4xx_in_our_shape() {
+    let router = router_with(&[("MAX_BODY_BYTES", "256")]);
+    let json = Some("application/json");
+    let cases = [
+        ("7", json, "{", StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            "7",
+            json,
+            r#"{"name":"Ada"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable_entity",
+        ),
+        (
+            "7",
+            json,
+            r#"{"name":1,"email":"a@b.c"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable_entity",
+        ),
+        (
+            "7",
+            json,
+            r#"{"name":"Ada","email":"a@b.c","admin":true}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable_entity",
+        ),
+        (
+            "7",
+            json,
+            r#"{"name":"","email":"a@b.c"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable_entity",
+        ),
+        (
+            "7",
+            json,
+            r#"{"name":"Ada","email":"nope"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unprocessable_entity",
+        ),
+        (
+            "7",
+            None,
+            r#"{"name":"Ada","email":"a@b.c"}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "0",
+            json,
+            r#"{"name":"Ada","email":"a@b.c"}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            "1001",
+            json,
+            r#"{"name":"Ada","email":"a@b.c"}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
+    for (id, content_type, body, want, code) in cases {
+        let (status, answer) = send(&router, put_user(id, content_type, body)).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (want, Some(code)),
+            "{id} {body}"
+        );
+        assert!(answer["message"].is_string());
+    }
+    let big = format!(r#"{{"name":"{}","email":"a@b.c"}}"#, "x".repeat(300));
+    let (status, answer) = send(&router, put_user("7", json, &big)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned tools of tests/tools.txt into a cached venv outside the repo
 # (idempotent: the venv is keyed by the hash of that file) and prints its bin directory.
+# Also installs DynamoDB Local (AWS's own engine, for tests/dynamodb.rs) into
+# $cache/dynamodb-local, and Debian's JRE to run it when java is missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,5 +23,32 @@ if [[ ! -f "$venv/.complete" ]]; then
   "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins" >&2
   touch "$venv/.complete"
+fi
+
+# DynamoDB Local 1.25 ships inside this npm package (emulator/DynamoDBLocal.jar).
+ddb_package="amplify-dynamodb-simulator@2.9.30"
+ddb_sha256="3503ffac19f183407909fecdacf4db51ab1fdad1da7b2f177016670b2d80e4b9"
+ddb_dir="$cache/dynamodb-local-${ddb_sha256:0:12}"
+if [[ ! -f "$ddb_dir/.complete" ]]; then
+  command -v npm >/dev/null || { echo "tools.sh: npm not found (Node >= 18 needed for DynamoDB Local)" >&2; exit 2; }
+  echo "tools.sh: installing DynamoDB Local into $ddb_dir (first run only)" >&2
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "$ddb_package" >/dev/null)
+  tarball="$(echo "$tmp"/*.tgz)"
+  echo "$ddb_sha256  $tarball" | sha256sum --check --quiet >&2
+  tar -xzf "$tarball" -C "$tmp"
+  rm -rf "$ddb_dir"
+  mv "$tmp/package/emulator" "$ddb_dir"
+  touch "$ddb_dir/.complete"
+fi
+ln -sfn "$ddb_dir" "$cache/dynamodb-local"
+
+if ! command -v java >/dev/null; then
+  echo "tools.sh: installing openjdk-17-jre-headless to run DynamoDB Local" >&2
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends openjdk-17-jre-headless >&2
 fi
 echo "$venv/bin"

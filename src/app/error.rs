@@ -5,14 +5,18 @@
 //! keeps the real cause in a response extension ([`ErrorDetail`]), which the
 //! request-span middleware records; internals never reach the client.
 
+use std::time::Duration;
+
 use axum::{
     Json,
+    extract::{FromRequest, rejection::JsonRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
 pub use crate::telemetry::http::ErrorDetail;
+use crate::users::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -20,6 +24,20 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Well-formed JSON with fields that are missing, mistyped or invalid.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A body the JSON extractor refused (syntax 400, media type 415, size 413).
+    #[error("{1}")]
+    Rejected(StatusCode, String),
+    /// A dependency cannot answer now (documented 503); `Retry-After` when known.
+    #[error("dependency unavailable: {detail}")]
+    Unavailable {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     #[error("upstream request failed: {0}")]
     BadGateway(String),
     #[error("upstream did not answer within {0} ms")]
@@ -33,6 +51,10 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Rejected(status, _) => *status,
+            AppError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AppError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -45,6 +67,16 @@ impl IntoResponse for AppError {
         let status = self.status();
         if status.is_server_error() {
             let mut response = error_response(status, None);
+            if let AppError::Unavailable {
+                retry_after: Some(after),
+                ..
+            } = &self
+            {
+                let seconds = after.as_secs().max(1);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
             response
                 .extensions_mut()
                 .insert(ErrorDetail(self.to_string()));
@@ -52,6 +84,52 @@ impl IntoResponse for AppError {
         } else {
             error_response(status, Some(self.to_string()))
         }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Throttled(detail, after) => AppError::Unavailable {
+                detail,
+                retry_after: Some(after),
+            },
+            StoreError::Unavailable(detail) => AppError::Unavailable {
+                detail,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// `Json` whose rejections get our error shape: bad syntax 400, wrong or
+/// missing fields 422, not JSON 415, too large 413.
+#[derive(Debug)]
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(AppJson(value))
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let message = match &rejection {
+            JsonRejection::JsonDataError(_) => {
+                return AppError::Unprocessable(rejection.body_text());
+            }
+            JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_owned(),
+            JsonRejection::MissingJsonContentType(_) => {
+                "expected a body with content-type: application/json".to_owned()
+            }
+            _ => rejection.body_text(),
+        };
+        AppError::Rejected(status, message)
     }
 }
 
@@ -67,6 +145,9 @@ fn code_for(status: StatusCode) -> &'static str {
     match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable_entity",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::REQUEST_TIMEOUT => "request_timeout",
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -132,6 +213,23 @@ mod tests {
             body(r).await,
             json!({"error": "not_found", "message": "user 2000 not found"})
         );
+    }
+
+    #[tokio::test]
+    async fn throttling_is_a_503_with_retry_after_and_no_detail() {
+        let r = AppError::from(StoreError::Throttled(
+            "ProvisionedThroughputExceededException".into(),
+            Duration::from_secs(1),
+        ))
+        .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            body(r).await,
+            json!({"error": "service_unavailable", "message": "Service Unavailable"})
+        );
+        let r = AppError::from(StoreError::Unavailable("timeout".into())).into_response();
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[tokio::test]

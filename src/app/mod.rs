@@ -29,7 +29,10 @@ pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Route
     let routes = Router::new()
         .route("/", get(routes::root::get))
         .route("/health", get(routes::health::get))
-        .route("/api/users/{id}", get(routes::users::get))
+        .route(
+            "/api/users/{id}",
+            get(routes::users::get).put(routes::users::put),
+        )
         .route("/api/database", get(routes::database::get))
         .route("/api/external", get(routes::external::get))
         .fallback(not_found)

@@ -1,10 +1,12 @@
-//! What handlers share: settings from `Config` and the outgoing HTTP client.
+//! What handlers share: settings from `Config`, the outgoing HTTP client and
+//! the users store.
 
 use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
     telemetry::{http::client::ClientTarget, propagation::Propagation},
+    users::{MemoryUsers, SharedUserStore},
 };
 
 #[derive(Clone)]
@@ -13,7 +15,7 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub service_name: String,
     pub target: Target,
-    pub users_latency: Duration,
+    pub users: SharedUserStore,
     pub database_latency: Duration,
     pub external_url: String,
     /// How spans show `external_url`.
@@ -32,7 +34,12 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// With the in-process users store.
     pub fn from_config(config: &Config) -> Result<Self, reqwest::Error> {
+        Self::with_users(config, Arc::new(MemoryUsers::seeded(config.users_latency)))
+    }
+
+    pub fn with_users(config: &Config, users: SharedUserStore) -> Result<Self, reqwest::Error> {
         let http_client = reqwest::Client::builder()
             .timeout(config.external_timeout)
             .connect_timeout(config.external_timeout)
@@ -41,7 +48,7 @@ impl AppState {
         Ok(Self(Arc::new(Inner {
             service_name: crate::telemetry::service_name(config),
             target: config.target,
-            users_latency: config.users_latency,
+            users,
             database_latency: config.database_latency,
             external_url: config.external_url.clone(),
             external_target: ClientTarget::new(&config.external_url)

@@ -10,6 +10,7 @@ use crate::{
     app::{self, AppState, Limits},
     config::{Config, Target},
     telemetry::{Telemetry, http::RequestTracing},
+    users,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -25,8 +26,13 @@ pub enum ServeError {
 }
 
 /// Builds the Router from `config` and serves it until shutdown.
-pub async fn run(config: &Config, telemetry: Arc<Telemetry>) -> Result<(), ServeError> {
-    let state = AppState::from_config(config)?;
+/// `aws` is the process's one AWS configuration, when anything needs it.
+pub async fn run(
+    config: &Config,
+    telemetry: Arc<Telemetry>,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<(), ServeError> {
+    let state = AppState::with_users(config, users::from_config(config, aws))?;
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
         enabled: telemetry.enabled(),

@@ -186,6 +186,9 @@ errors = []
 def longest(param):
     if param.startswith("AWS::"):
         return 64
+    # A Ref to a table is its name: DynamoDB allows at most 255 characters.
+    if template.get("Resources", {}).get(param, {}).get("Type") == "AWS::DynamoDB::Table":
+        return 255
     spec = params.get(param)
     if spec is None:
         errors.append(f"environment references unknown parameter {param}")

@@ -1,6 +1,8 @@
 //! Test doubles and helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod aws_proxy;
+pub mod dynamodb;
 pub mod ecs_credentials;
 pub mod lambda_api;
 pub mod load;

@@ -135,6 +135,13 @@ pub const SPAN_ATTRIBUTES: &[(&str, Kind)] = &[
     ("db.operation.name", Kind::Str),
     ("db.query.text", Kind::Str),
     ("db.statement", Kind::Str),
+    // AWS SDK calls (src/aws/trace.rs).
+    ("rpc.system", Kind::Str),
+    ("rpc.service", Kind::Str),
+    ("rpc.method", Kind::Str),
+    ("aws.request_id", Kind::Str),
+    ("aws.dynamodb.table_names", Kind::StrArray),
+    ("cloud.region", Kind::Str),
 ];
 
 /// Resource attributes with a type other than string; any other resource

@@ -19,6 +19,13 @@ module "ecr" {
   force_delete = var.ecr_force_delete
 }
 
+module "users_table" {
+  source = "../../modules/dynamodb-table"
+
+  name                = "${var.name}-users"
+  deletion_protection = var.users_table_deletion_protection
+}
+
 module "ecs_service" {
   source = "../../modules/ecs-service"
 
@@ -41,6 +48,7 @@ module "ecs_service" {
   trace_export           = var.trace_export
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
+  users_table            = { name = module.users_table.name, arn = module.users_table.arn }
   log_retention_in_days  = var.log_retention_in_days
 }
 

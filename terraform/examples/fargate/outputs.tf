@@ -61,3 +61,8 @@ output "github_actions_variables" {
     FARGATE_URL                 = module.ecs_service.url
   }
 }
+
+output "users_table" {
+  description = "DynamoDB table the users live in; fill it with `axum-xray-otel seed-users --count 100` (USERS_TABLE set to this)."
+  value       = module.users_table.name
+}

@@ -162,3 +162,10 @@ variable "github_oidc_provider_arn" {
   description = "Existing GitHub OIDC provider of the account (e.g. created by the lambda example); null creates it."
   default     = null
 }
+
+variable "users_table_deletion_protection" {
+  type        = bool
+  description = "Deletion protection of the users table; set false and apply before terraform destroy."
+  default     = true
+  nullable    = false
+}

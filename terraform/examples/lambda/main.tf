@@ -4,6 +4,13 @@ locals {
   package_path = startswith(var.package_path, "/") ? var.package_path : "${path.module}/${var.package_path}"
 }
 
+module "users_table" {
+  source = "../../modules/dynamodb-table"
+
+  name                = "${var.function_name}-users"
+  deletion_protection = var.users_table_deletion_protection
+}
+
 module "lambda_function" {
   source = "../../modules/lambda-function"
 
@@ -18,6 +25,7 @@ module "lambda_function" {
   trace_export           = var.trace_export
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
+  users_table            = { name = module.users_table.name, arn = module.users_table.arn }
   log_retention_in_days  = var.log_retention_in_days
 }
 

@@ -60,3 +60,8 @@ output "github_actions_variables" {
     LAMBDA_FUNCTION_URL_AUTH_TYPE = module.lambda_function.url_auth_type
   }
 }
+
+output "users_table" {
+  description = "DynamoDB table the users live in; fill it with `axum-xray-otel seed-users --count 100` (USERS_TABLE set to this)."
+  value       = module.users_table.name
+}

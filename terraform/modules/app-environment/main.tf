@@ -15,6 +15,7 @@ locals {
     RUST_LOG                    = "info"
     TRACE_HEALTH_CHECKS         = "false"
     LAMBDA_FLUSH_TIMEOUT_MS     = "300"
+    DYNAMODB_TIMEOUT_MS         = "1000"
     OTEL_SERVICE_NAME           = var.service_name
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
@@ -24,5 +25,10 @@ locals {
     OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.deployment_environment}"
   }
 
-  variables = merge(local.defaults, var.overrides)
+  # Without a table the binary keeps users in process.
+  users_table = var.users_table == null ? {} : {
+    USERS_TABLE = var.users_table
+  }
+
+  variables = merge(local.defaults, local.users_table, var.overrides)
 }

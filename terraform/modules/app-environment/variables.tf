@@ -32,6 +32,17 @@ variable "deployment_environment" {
   }
 }
 
+variable "users_table" {
+  type        = string
+  description = "USERS_TABLE: the DynamoDB table users live in; null keeps them in process."
+  default     = null
+
+  validation {
+    condition     = var.users_table == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.users_table))
+    error_message = "users_table must be a DynamoDB table name (3-255 letters, digits, '_', '.' or '-')."
+  }
+}
+
 variable "overrides" {
   type        = map(string)
   description = "Variables that replace or extend the defaults, e.g. { RUST_LOG = \"debug\" }. APP_TARGET comes from target."

@@ -74,12 +74,13 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution.json
 }
 
-# Task role: what the containers themselves call. With the sidecar only the
-# collector calls AWS, to export segments to X-Ray and fetch sampling rules;
-# with direct export only the app does, to put spans on the X-Ray OTLP endpoint.
+# Task role: what the containers themselves call. With the sidecar the
+# collector exports segments to X-Ray and fetches sampling rules; with direct
+# export the app puts spans on the X-Ray OTLP endpoint; the app reads and
+# writes its users table.
 resource "aws_iam_role" "task" {
   name_prefix        = substr("${var.name}-task-", 0, 38)
-  description        = "ECS task role of ${var.name} (spans to X-Ray)"
+  description        = "ECS task role of ${var.name} (spans to X-Ray, app to its table)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
   tags               = var.tags
 }
@@ -126,6 +127,22 @@ data "aws_iam_policy_document" "task" {
         "xray:PutSpansForIndexing",
       ]
       resources = ["*"]
+    }
+  }
+
+  # The users table: exactly the calls the binary makes (GetItem, conditional
+  # PutItem, and BatchWriteItem for seed-users), on this table only.
+  dynamic "statement" {
+    for_each = var.users_table == null ? [] : [var.users_table.arn]
+
+    content {
+      sid = "UsersTable"
+      actions = [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+      ]
+      resources = [statement.value]
     }
   }
 }

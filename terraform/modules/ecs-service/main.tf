@@ -29,7 +29,9 @@ module "app_environment" {
   target                 = "http"
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
-  overrides              = merge(local.trace_environment, var.environment, { PORT = tostring(var.container_port) })
+  users_table            = try(var.users_table.name, null)
+  # Fargate sets AWS_REGION too; spelled out because the binary requires it with USERS_TABLE.
+  overrides = merge(local.trace_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
 }
 
 module "logs" {

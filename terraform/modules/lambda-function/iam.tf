@@ -53,6 +53,22 @@ data "aws_iam_policy_document" "this" {
       resources = ["*"]
     }
   }
+
+  # The users table: exactly the calls the binary makes (GetItem, conditional
+  # PutItem, and BatchWriteItem for seed-users), on this table only.
+  dynamic "statement" {
+    for_each = var.users_table == null ? [] : [var.users_table.arn]
+
+    content {
+      sid = "UsersTable"
+      actions = [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+      ]
+      resources = [statement.value]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -33,6 +33,7 @@ module "app_environment" {
   target                 = "lambda"
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
+  users_table            = try(var.users_table.name, null)
   overrides              = merge(local.collector ? {} : local.trace_environment, var.environment)
 }
 

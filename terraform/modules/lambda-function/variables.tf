@@ -149,3 +149,12 @@ variable "tags" {
   default     = {}
   nullable    = false
 }
+
+variable "users_table" {
+  type = object({
+    name = string
+    arn  = string
+  })
+  description = "The DynamoDB users table (dynamodb-table module outputs): sets USERS_TABLE and lets the function role call GetItem, PutItem and BatchWriteItem on it. null keeps users in process."
+  default     = null
+}

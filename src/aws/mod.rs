@@ -1,0 +1,72 @@
+//! AWS SDK clients, built once from one `aws-config` load.
+//!
+//! [`sdk_config`] is the only place the AWS SDK's shared settings are
+//! resolved: the region from `AWS_REGION` (never guessed, so nothing probes
+//! instance metadata), credentials from the default chain (environment,
+//! ECS container credentials, profile), or on Lambda from the function's
+//! environment only. Credentials are resolved on the first call, never at
+//! start-up, so readiness and Lambda init never wait for them. The SDK reads
+//! its own variables itself (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_MAX_ATTEMPTS`,
+//! `AWS_RETRY_MODE`).
+//!
+//! Every client gets the [`trace::TraceInterceptor`]: one CLIENT span per
+//! operation and an `X-Amzn-Trace-Id` header on every request.
+
+pub mod trace;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
+
+use crate::config::{Config, Target, TracesAuth};
+
+pub use trace::TraceInterceptor;
+
+/// Whether anything this configuration turns on calls AWS: the users table,
+/// or span export signed for X-Ray.
+pub fn is_needed(config: &Config) -> bool {
+    config.users_table.is_some() || matches!(config.otlp_traces_auth, TracesAuth::SigV4 { .. })
+}
+
+/// Loads the AWS SDK's shared configuration (region, credentials chain,
+/// retry settings, endpoint overrides). Call once at start-up and build
+/// every client and the span signer from the result; it does no network I/O.
+pub async fn sdk_config(config: &Config) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    // `AWS_REGION`, else the X-Ray endpoint's region when spans are signed.
+    let signing_region = match &config.otlp_traces_auth {
+        TracesAuth::SigV4 { region } => Some(region),
+        TracesAuth::None => None,
+    };
+    if let Some(region) = config.region.as_ref().or(signing_region) {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if config.target == Target::Lambda {
+        // Lambda puts the function role's credentials in the environment;
+        // the rest of the default chain would only add probes to init.
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    loader.load().await
+}
+
+/// A DynamoDB client with our timeouts and the trace interceptor.
+///
+/// `timeout` bounds the whole operation, retries included; each attempt
+/// gets an equal share of it (`AWS_MAX_ATTEMPTS`, 3 by default), so a
+/// hanging connection still leaves time to retry.
+pub fn dynamodb_client(sdk: &SdkConfig, timeout: Duration) -> aws_sdk_dynamodb::Client {
+    let attempts = sdk.retry_config().map_or(3, |r| r.max_attempts()).max(1);
+    let attempt_timeout = timeout / attempts;
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(timeout)
+        .operation_attempt_timeout(attempt_timeout)
+        .connect_timeout(attempt_timeout)
+        .build();
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(timeouts)
+        .interceptor(TraceInterceptor::new(sdk))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
