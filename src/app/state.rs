@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
-    telemetry::{http::client::ClientTarget, propagation::Propagation},
+    telemetry::{http::client::ClientTarget, metrics::Metrics, propagation::Propagation},
 };
 
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct Inner {
     pub external_timeout: Duration,
     pub http_client: reqwest::Client,
     pub propagation: Propagation,
+    pub metrics: Metrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -32,7 +33,7 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn from_config(config: &Config) -> Result<Self, reqwest::Error> {
+    pub fn from_config(config: &Config, metrics: Metrics) -> Result<Self, reqwest::Error> {
         let http_client = reqwest::Client::builder()
             .timeout(config.external_timeout)
             .connect_timeout(config.external_timeout)
@@ -49,6 +50,7 @@ impl AppState {
             external_timeout: config.external_timeout,
             http_client,
             propagation: Propagation::new(&config.propagators),
+            metrics,
         })))
     }
 }

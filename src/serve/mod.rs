@@ -26,11 +26,13 @@ pub enum ServeError {
 
 /// Builds the Router from `config` and serves it until shutdown.
 pub async fn run(config: &Config, telemetry: Arc<Telemetry>) -> Result<(), ServeError> {
-    let state = AppState::from_config(config)?;
+    let metrics = telemetry.metrics();
+    let state = AppState::from_config(config, metrics.clone())?;
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
         enabled: telemetry.enabled(),
         trace_health_checks: config.trace_health_checks,
+        metrics,
     };
     let limits = Limits {
         request_timeout: config.request_timeout,
