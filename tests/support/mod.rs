@@ -1,6 +1,7 @@
 //! Test doubles and helpers shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod emf;
 pub mod lambda_api;
 pub mod load;
 pub mod otlp;
