@@ -71,7 +71,7 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 # Task role: what the containers themselves call. Only the collector calls AWS,
-# to export spans to X-Ray and to fetch X-Ray sampling rules.
+# to export spans to X-Ray, fetch X-Ray sampling rules and write metrics (EMF).
 resource "aws_iam_role" "task" {
   name_prefix        = substr("${var.name}-task-", 0, 38)
   description        = "ECS task role of ${var.name} (ADOT collector to X-Ray)"
@@ -99,6 +99,24 @@ data "aws_iam_policy_document" "task" {
     ]
     resources = ["*"]
   }
+}
+
+data "aws_iam_policy_document" "task_metrics" {
+  statement {
+    sid = "WriteMetricsEmf"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:DescribeLogStreams",
+      "logs:PutLogEvents",
+    ]
+    resources = [module.metrics_logs.arn, "${module.metrics_logs.arn}:log-stream:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "task_metrics" {
+  name   = "metrics-emf-write"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task_metrics.json
 }
 
 resource "aws_iam_role_policy" "task" {
