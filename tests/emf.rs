@@ -6,7 +6,6 @@
 mod support;
 
 use std::{
-    fs::File,
     process::Stdio,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -14,41 +13,10 @@ use std::{
 use serde_json::Value;
 use support::{
     TestResult,
-    emf::{declared, problems},
+    emf::{EmfFile, declared, problems},
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
     process::{App, command},
 };
-
-/// The child's stdout, in a file: whatever it wrote before a `/next` call
-/// is there when the Runtime API double counts the lines.
-struct Stdout(std::path::PathBuf);
-
-impl Stdout {
-    fn new() -> std::io::Result<(Self, File)> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path = std::env::temp_dir().join(format!("axum-xray-otel-emf-{nanos}.log"));
-        let file = File::create(&path)?;
-        Ok((Self(path), file))
-    }
-
-    fn emf_lines(path: &std::path::Path) -> Vec<Value> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("_aws").is_some())
-            .collect()
-    }
-}
-
-impl Drop for Stdout {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn invocation(id: &str, body: String) -> Invocation {
     Invocation {
@@ -67,9 +35,9 @@ fn status(outcome: Option<Outcome>) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_invocation_writes_one_valid_emf_line_before_the_next_event() -> TestResult {
-    let (stdout, file) = Stdout::new()?;
+    let (stdout, file) = EmfFile::new()?;
     let path = stdout.0.clone();
-    let mut api = RuntimeApi::start(move || Stdout::emf_lines(&path).len() as u64).await?;
+    let mut api = RuntimeApi::start(move || EmfFile::emf_lines(&path).len() as u64).await?;
     let mut env = api.lambda_env();
     env.extend([
         ("OTEL_TRACES_EXPORTER", "none".to_owned()),
@@ -102,7 +70,7 @@ async fn each_invocation_writes_one_valid_emf_line_before_the_next_event() -> Te
         "EMF lines written before each /next"
     );
 
-    let mut lines = Stdout::emf_lines(&stdout.0);
+    let mut lines = EmfFile::emf_lines(&stdout.0);
     lines.truncate(3);
     for line in &lines {
         assert_eq!(problems(line), Vec::<String>::new(), "{line}");

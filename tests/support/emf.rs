@@ -4,7 +4,10 @@
 //! at most 1024 ASCII characters, every metric a top-level number or array of
 //! at most 100 numbers, and the timestamp is now-ish epoch milliseconds.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    fs::File,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use serde_json::Value;
 
@@ -79,4 +82,35 @@ pub fn declared(line: &Value) -> Vec<(String, Vec<String>)> {
         }
     }
     out
+}
+
+/// The child's stdout, in a file: whatever it wrote before a `/next` call
+/// is there when the Runtime API double counts the lines.
+pub struct EmfFile(pub std::path::PathBuf);
+
+impl EmfFile {
+    pub fn new() -> std::io::Result<(Self, File)> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path = std::env::temp_dir().join(format!("axum-xray-otel-emf-{nanos}.log"));
+        let file = File::create(&path)?;
+        Ok((Self(path), file))
+    }
+
+    pub fn emf_lines(path: &std::path::Path) -> Vec<Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+}
+
+impl Drop for EmfFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
