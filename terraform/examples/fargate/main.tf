@@ -41,6 +41,7 @@ module "ecs_service" {
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
   log_retention_in_days  = var.log_retention_in_days
+  alarm_topic_arn        = var.alarm_topic_arn
 }
 
 module "github_oidc" {

@@ -61,3 +61,8 @@ output "github_actions_variables" {
     FARGATE_URL                 = module.ecs_service.url
   }
 }
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the service."
+  value       = module.ecs_service.dashboard_name
+}

@@ -18,6 +18,7 @@ module "lambda_function" {
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
   log_retention_in_days  = var.log_retention_in_days
+  alarm_topic_arn        = var.alarm_topic_arn
 }
 
 module "github_oidc" {

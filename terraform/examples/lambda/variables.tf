@@ -100,3 +100,9 @@ variable "github_oidc_provider_arn" {
   description = "Existing GitHub OIDC provider of the account (e.g. created by the fargate example); null creates it."
   default     = null
 }
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic the 5xx and latency alarms notify; null notifies nobody (deployments still roll back on them)."
+  default     = null
+}
