@@ -173,7 +173,7 @@ class Sink:
 
 
 def server_argv(variant: str, repo: Path, peer: Path | None) -> list[str]:
-    if variant in ("traced", "untraced"):
+    if variant in ("traced", "untraced", "nometrics"):
         return [str(repo / "target/release/axum-xray-otel")]
     if variant == "bare":
         return [str(repo / "target/release/examples/bare_axum")]
@@ -188,6 +188,8 @@ def start_server(variant: str, repo: Path, peer: Path | None, sink: Sink) -> tup
         env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]
     if variant == "untraced":
         env["OTEL_TRACES_EXPORTER"] = "none"
+    if variant == "nometrics":
+        env["OTEL_METRICS_EXPORTER"] = "none"
     if variant == "fastapi":
         port = free_port()
         env.update(HOST="127.0.0.1", PORT=str(port), WORKERS="1")
@@ -228,7 +230,7 @@ def measure_route(args, variant: str, pid: int, url: str, sink: Sink, exporting:
 
 
 def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
-    variants = ["traced", "untraced", "bare"] + (["fastapi"] if peer else [])
+    variants = ["traced", "nometrics", "untraced", "bare"] + (["fastapi"] if peer else [])
     sink = Sink(repo)
     results = []
     try:
@@ -242,7 +244,7 @@ def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
                     for route in ROUTES:
                         log(f"round {round_no}/{args.rounds} {variant} {route}")
                         r = measure_route(args, variant, proc.pid, f"http://127.0.0.1:{port}{route}",
-                                          sink, variant in ("traced", "fastapi"))
+                                          sink, variant in ("traced", "nometrics", "fastapi"))
                         r.update(round=round_no, variant=variant, route=route,
                                  log_lines_per_request=None)
                         results.append(r)
@@ -264,7 +266,9 @@ def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
 
 # ---------------------------------------------------------------- report
 
-NAMES = {"traced": "(a) full tracing, OTLP export", "untraced": "(b) OTEL_TRACES_EXPORTER=none",
+NAMES = {"traced": "(a) full tracing and metrics, OTLP export",
+         "nometrics": "(a') as (a) with OTEL_METRICS_EXPORTER=none",
+         "untraced": "(b) OTEL_TRACES_EXPORTER=none",
          "bare": "(c) bare axum (floor)", "fastapi": "(d) FastAPI + OpenTelemetry peer"}
 
 
@@ -392,7 +396,9 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
         if name in su:
             s = su[name]
             w(f"| {label} | {s['p50']:.2f} | {s['p99']:.2f} | {s['min']:.2f}–{s['max']:.2f} | {s['n']} |")
-    for exp, label in (("otlp", "tracing + flush to the collector"), ("none", "OTEL_TRACES_EXPORTER=none")):
+    for exp, label in (("otlp", "tracing + flush to the collector, EMF metrics"),
+                       ("none", "OTEL_TRACES_EXPORTER=none, EMF metrics"),
+                       ("none-nometrics", "no traces, OTEL_METRICS_EXPORTER=none")):
         if exp not in lam:
             continue
         for key, what in (("init_ms", "Lambda init, exec → first /next"),
@@ -440,6 +446,15 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
          delivered >= 0.999, f"{(delivered - 1) * 100:+.2f} %")
     rss = max(pick(results, "traced", None, "peak_rss_kib")) / 1024
     goal(rows, "peak RSS under load", "≤ 20 MiB", f"{rss:.1f} MiB", rss <= 20, f"{rss - 20:+.1f} MiB")
+    if "nometrics" in variants:
+        extra = max(median_of(results, "traced", r, "cpu_us_closed") -
+                    median_of(results, "nometrics", r, "cpu_us_closed") for r in ROUTES)
+        goal(rows, "metrics: CPU/request added (HTTP)", "≤ 1 µs", f"{extra:.2f} µs (worst route, medians)",
+             extra <= 1, f"{extra - 1:+.2f} µs")
+        extra_rss = (max(pick(results, "traced", None, "peak_rss_kib")) -
+                     max(pick(results, "nometrics", None, "peak_rss_kib"))) / 1024
+        goal(rows, "metrics: peak RSS added (HTTP)", "≤ 2 MiB", f"{extra_rss:.2f} MiB",
+             extra_rss <= 2, f"{extra_rss - 2:+.2f} MiB")
     if "service" in su:
         s = su["service"]["p50"]
         goal(rows, "start-up (p50)", "< 20 ms", f"{s:.1f} ms", s < 20, f"{s - 20:+.1f} ms")
@@ -450,6 +465,12 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
         off = lam["none"]["warm_ms"]["p50"] if "none" in lam else 0.0
         goal(rows, "per-invocation overhead with flush (p50, warm)", "< 1 ms",
              f"{on - off:.3f} ms ({on:.3f} on − {off:.3f} off)", on - off < 1, f"{on - off - 1:+.3f} ms")
+    if "none" in lam and "none-nometrics" in lam:
+        on = lam["none"]["warm_ms"]["p50"]
+        off = lam["none-nometrics"]["warm_ms"]["p50"]
+        goal(rows, "metrics: per-invocation cost incl. EMF line (p50, warm)", "≤ 0.1 ms",
+             f"{on - off:.3f} ms ({on:.3f} emf − {off:.3f} none, traces off)", on - off <= 0.1,
+             f"{on - off - 0.1:+.3f} ms")
     if zip_mib is not None:
         goal(rows, "Lambda zip", "≤ 4 MiB", f"{zip_mib:.2f} MiB", zip_mib <= 4, f"{zip_mib - 4:+.2f} MiB")
     out.extend(rows)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks the release binary (HTTP load with and without tracing, against
+# Benchmarks the release binary (HTTP load with and without tracing or metrics, against
 # bare axum and the FastAPI peer; start-up; Lambda init and invocations;
 # artifact sizes) and writes BENCHMARKS.md. Takes about 15 minutes.
 set -euo pipefail
