@@ -194,10 +194,12 @@ fn scheme(scheme: &str) -> &'static str {
     }
 }
 
-/// Owns the meter provider and a bounded flush for Lambda.
+/// Owns the meter provider and, for a remote exporter, a bounded flush for Lambda.
 pub(super) struct Exporting {
     provider: SdkMeterProvider,
-    flusher: Flusher,
+    /// `None` for EMF and console: writing to stdout needs no deadline, and
+    /// skipping the extra thread saves a wake-up per invocation.
+    flusher: Option<Flusher>,
 }
 
 impl Exporting {
@@ -236,24 +238,41 @@ impl Exporting {
         };
         let provider = builder.build();
         let metrics = Metrics::from_provider(&provider);
-        let flushing = provider.clone();
-        let flusher = Flusher::spawn("otel-metrics-flush", move || {
-            if let Err(e) = flushing.force_flush() {
-                tracing::debug!(error = %e, "metrics flush failed");
+        let flusher = match config.metrics_exporter {
+            MetricsExporter::Otlp => {
+                let flushing = provider.clone();
+                let flusher = Flusher::spawn("otel-metrics-flush", move || flush(&flushing))
+                    .map_err(|e| {
+                        TelemetryError::Setup(format!("cannot start the flush thread: {e}"))
+                    })?;
+                Some(flusher)
             }
-        })
-        .map_err(|e| TelemetryError::Setup(format!("cannot start the flush thread: {e}")))?;
+            _ => None,
+        };
         Ok(Some((Self { provider, flusher }, metrics)))
     }
 
-    /// Exports what was recorded so far, waiting until `deadline`.
+    /// Exports what was recorded so far, waiting until `deadline` for a
+    /// remote exporter.
     pub(super) fn flush(&self, deadline: Instant) -> bool {
-        self.flusher.flush_until(deadline)
+        match &self.flusher {
+            Some(flusher) => flusher.flush_until(deadline),
+            None => {
+                flush(&self.provider);
+                true
+            }
+        }
     }
 
     pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
         drop(self.flusher);
         Ok(self.provider.shutdown_with_timeout(timeout)?)
+    }
+}
+
+fn flush(provider: &SdkMeterProvider) {
+    if let Err(e) = provider.force_flush() {
+        tracing::debug!(error = %e, "metrics flush failed");
     }
 }
 
