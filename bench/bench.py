@@ -173,7 +173,7 @@ class Sink:
 
 
 def server_argv(variant: str, repo: Path, peer: Path | None) -> list[str]:
-    if variant in ("traced", "direct", "untraced"):
+    if variant in ("traced", "direct", "untraced", "nometrics"):
         return [str(repo / "target/release/axum-xray-otel")]
     if variant == "bare":
         return [str(repo / "target/release/examples/bare_axum")]
@@ -194,6 +194,8 @@ def start_server(variant: str, repo: Path, peer: Path | None, sink: Sink) -> tup
         env.update(OTEL_EXPORTER_OTLP_TRACES_AUTH="sigv4", OTEL_EXPORTER_OTLP_COMPRESSION="gzip",
                    AWS_REGION="eu-west-1", AWS_ACCESS_KEY_ID="AKIABENCHMARK",
                    AWS_SECRET_ACCESS_KEY="bench/secret", AWS_SESSION_TOKEN="bench-token")
+    if variant == "nometrics":
+        env["OTEL_METRICS_EXPORTER"] = "none"
     if variant == "fastapi":
         port = free_port()
         env.update(HOST="127.0.0.1", PORT=str(port), WORKERS="1")
@@ -234,7 +236,7 @@ def measure_route(args, variant: str, pid: int, url: str, sink: Sink, exporting:
 
 
 def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
-    variants = ["traced", "direct", "untraced", "bare"] + (["fastapi"] if peer else [])
+    variants = ["traced", "direct", "nometrics", "untraced", "bare"] + (["fastapi"] if peer else [])
     sink = Sink(repo)
     results = []
     try:
@@ -248,7 +250,7 @@ def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
                     for route in ROUTES:
                         log(f"round {round_no}/{args.rounds} {variant} {route}")
                         r = measure_route(args, variant, proc.pid, f"http://127.0.0.1:{port}{route}",
-                                          sink, variant in ("traced", "direct", "fastapi"))
+                                          sink, variant in ("traced", "direct", "nometrics", "fastapi"))
                         r.update(round=round_no, variant=variant, route=route,
                                  log_lines_per_request=None)
                         results.append(r)
@@ -270,7 +272,9 @@ def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
 
 # ---------------------------------------------------------------- report
 
-NAMES = {"traced": "(a) full tracing, OTLP export", "direct": "(a') full tracing, direct to X-Ray (SigV4 + gzip)",
+NAMES = {"traced": "(a) full tracing and metrics, OTLP export",
+         "direct": "(a'') full tracing, direct to X-Ray (SigV4 + gzip)",
+         "nometrics": "(a') as (a) with OTEL_METRICS_EXPORTER=none",
          "untraced": "(b) OTEL_TRACES_EXPORTER=none",
          "bare": "(c) bare axum (floor)", "fastapi": "(d) FastAPI + OpenTelemetry peer"}
 
@@ -413,9 +417,10 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
         if name in su:
             s = su[name]
             w(f"| {label} | {s['p50']:.2f} | {s['p99']:.2f} | {s['min']:.2f}–{s['max']:.2f} | {s['n']} |")
-    for exp, label in (("otlp", "tracing + flush to the collector"),
-                       ("direct", "tracing + flush direct to X-Ray, SigV4 + gzip, local double"),
-                       ("none", "OTEL_TRACES_EXPORTER=none")):
+    for exp, label in (("otlp", "tracing + flush to the collector, EMF metrics"),
+                       ("direct", "tracing + flush direct to X-Ray, SigV4 + gzip, local double, EMF metrics"),
+                       ("none", "OTEL_TRACES_EXPORTER=none, EMF metrics"),
+                       ("none-nometrics", "no traces, OTEL_METRICS_EXPORTER=none")):
         if exp not in lam:
             continue
         for key, what in (("init_ms", "Lambda init, exec → first /next"),
@@ -465,6 +470,15 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
          delivered >= 0.999, f"{(delivered - 1) * 100:+.2f} %")
     rss = max(pick(results, "traced", None, "peak_rss_kib")) / 1024
     goal(rows, "peak RSS under load", "≤ 20 MiB", f"{rss:.1f} MiB", rss <= 20, f"{rss - 20:+.1f} MiB")
+    if "nometrics" in variants:
+        extra = max(median_of(results, "traced", r, "cpu_us_closed") -
+                    median_of(results, "nometrics", r, "cpu_us_closed") for r in ROUTES)
+        goal(rows, "metrics: CPU/request added (HTTP)", "≤ 1 µs", f"{extra:.2f} µs (worst route, medians)",
+             extra <= 1, f"{extra - 1:+.2f} µs")
+        extra_rss = (max(pick(results, "traced", None, "peak_rss_kib")) -
+                     max(pick(results, "nometrics", None, "peak_rss_kib"))) / 1024
+        goal(rows, "metrics: peak RSS added (HTTP)", "≤ 2 MiB", f"{extra_rss:.2f} MiB",
+             extra_rss <= 2, f"{extra_rss - 2:+.2f} MiB")
     if "service" in su:
         s = su["service"]["p50"]
         goal(rows, "start-up (p50)", "< 20 ms", f"{s:.1f} ms", s < 20, f"{s - 20:+.1f} ms")
@@ -486,6 +500,12 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     if sdk_init:
         s = sdk_init["init_ms"]["p50"]
         goal(rows, "Lambda init with the AWS SDK (p50)", "< 20 ms", f"{s:.1f} ms", s < 20, f"{s - 20:+.1f} ms")
+    if "none" in lam and "none-nometrics" in lam:
+        on = lam["none"]["warm_ms"]["p50"]
+        off = lam["none-nometrics"]["warm_ms"]["p50"]
+        goal(rows, "metrics: per-invocation cost incl. EMF line (p50, warm)", "≤ 0.1 ms",
+             f"{on - off:.3f} ms ({on:.3f} emf − {off:.3f} none, traces off)", on - off <= 0.1,
+             f"{on - off - 0.1:+.3f} ms")
     if zip_mib is not None:
         # 6 MiB since the AWS SDK (aws-config, DynamoDB) is in the binary.
         goal(rows, "Lambda zip", "≤ 6 MiB", f"{zip_mib:.2f} MiB", zip_mib <= 6, f"{zip_mib - 6:+.2f} MiB")

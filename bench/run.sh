@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks the release binary (HTTP load with and without tracing, against
+# Benchmarks the release binary (HTTP load with and without tracing or metrics, against
 # bare axum and the FastAPI peer; start-up; Lambda init and invocations;
 # artifact sizes; what the AWS SDK costs against DynamoDB Local; a clean release
 # build) and writes BENCHMARKS.md. Takes about 30 minutes.

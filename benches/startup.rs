@@ -6,7 +6,7 @@
 //!   receiver: init (exec to the first `/next`) and each invocation's time
 //!   including the span flush (event handed out to the runtime's next `/next`,
 //!   which it makes only after flushing), warm (one process) and cold (the
-//!   first invocation of a fresh process), with tracing on and off.
+//!   first invocation of a fresh process), with tracing on and off, and with EMF metrics on and off.
 //!
 //! Prints one JSON object per line; `bench/bench.py` turns them into tables.
 //! Counts: `BENCH_STARTS` [20], `BENCH_COLD_STARTS` [20], `BENCH_INVOCATIONS` [1000].
@@ -143,8 +143,9 @@ struct Function {
 
 impl Function {
     /// `mode`: `otlp` (to a collector), `direct` (SigV4 + gzip, as to the X-Ray
-    /// OTLP endpoint; the receiver stands in for X-Ray) or `none`.
-    async fn start(receiver: &Receiver, mode: &str) -> TestResult<Self> {
+    /// OTLP endpoint; the receiver stands in for X-Ray) or `none`; `metrics`:
+    /// `OTEL_METRICS_EXPORTER`.
+    async fn start(receiver: &Receiver, mode: &str, metrics: &str) -> TestResult<Self> {
         let (tx, nexts) = mpsc::unbounded_channel();
         let spans = receiver.counter();
         let api = RuntimeApi::start(move || {
@@ -158,6 +159,7 @@ impl Function {
         env.extend([
             ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
             ("OTEL_TRACES_EXPORTER", exporter.to_owned()),
+            ("OTEL_METRICS_EXPORTER", metrics.to_owned()),
             ("USERS_LATENCY_MS", "0".to_owned()),
             ("DATABASE_LATENCY_MS", "0".to_owned()),
         ]);
@@ -222,12 +224,19 @@ impl Function {
 
 async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
     let receiver = Receiver::start().await?;
-    for exporter in ["otlp", "direct", "none"] {
+    // Tracing on and off with EMF metrics, then nothing: the last two give the
+    // metrics' cost; `direct` signs spans as for the X-Ray OTLP endpoint.
+    for (label, exporter, metrics) in [
+        ("otlp", "otlp", "emf"),
+        ("direct", "direct", "emf"),
+        ("none", "none", "emf"),
+        ("none-nometrics", "none", "none"),
+    ] {
         let mut init = Vec::new();
         let mut cold = Vec::new();
         let mut errors = 0;
         for _ in 0..cold_starts {
-            let mut function = Function::start(&receiver, exporter).await?;
+            let mut function = Function::start(&receiver, exporter, metrics).await?;
             let (first, spans) = function.next_call().await?;
             init.push(first - function.exec);
             let (took, _, ok) = function.invoke(0, spans).await?;
@@ -235,7 +244,7 @@ async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
             errors += usize::from(!ok);
             function.stop();
         }
-        let mut function = Function::start(&receiver, exporter).await?;
+        let mut function = Function::start(&receiver, exporter, metrics).await?;
         let (first, mut spans) = function.next_call().await?;
         init.push(first - function.exec);
         let mut warm = Vec::with_capacity(invocations);
@@ -255,7 +264,8 @@ async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
         function.stop();
         emit(json!({
             "kind": "lambda",
-            "exporter": exporter,
+            "exporter": label,
+            "metrics": metrics,
             "init_ms": summary(&init),
             "cold_ms": summary(&cold),
             "warm_ms": summary(&warm),

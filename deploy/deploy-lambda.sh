@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Uploads the Lambda zip, publishes it as a new version and moves the alias to that version.
-# Prints the published version number.
+# Uploads the Lambda zip, publishes it as a new version and moves the alias to that version:
+# with --alarms, first a share of the traffic (weighted alias) while the alarms are watched,
+# rolling back if one fires. Prints the published version number.
 set -euo pipefail
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -8,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
   cat <<EOF
 Usage: $PROG [--function NAME] [--alias NAME] [--zip PATH] [--description TEXT]
+       [--alarms A,B] [--canary-percent N] [--checks N] [--interval SECONDS]
        [--region REGION] [--dry-run]
 
 Runs, in order:
@@ -15,6 +17,14 @@ Runs, in order:
   aws lambda wait function-updated-v2
   aws lambda publish-version --code-sha256 <sha of the upload>
   aws lambda wait published-version-active
+then, with --alarms (a canary):
+  aws cloudwatch describe-alarms        (none may be firing already)
+  aws lambda get-alias                  (the version serving now)
+  aws lambda update-alias --routing-config AdditionalVersionWeights={<new>=N%}
+  aws cloudwatch describe-alarms        (--checks times, --interval seconds apart)
+  aws lambda update-alias --function-version <new>        (no alarm fired), or
+  aws lambda update-alias --function-version <old>        (one fired: rollback, exit 1)
+without --alarms:
   aws lambda update-alias --function-version <published version>
 and prints the published version on stdout. Publishing with the uploaded
 code's SHA-256 makes it fail rather than publish code someone else uploaded
@@ -26,12 +36,16 @@ Options:
   --zip PATH          zip from build-lambda-zip.sh
                       (default: <repo>/target/lambda/axum-xray-otel/bootstrap.zip)
   --description TEXT  description of the published version, e.g. the commit SHA
+  --alarms A,B        CloudWatch alarms that stop the canary (terraform output alarm_names)
+  --canary-percent N  share of the traffic the new version gets while watched (default 10)
+  --checks N          how many times the alarms are read (default 10)
+  --interval SECONDS  time between two reads (default 30: 5 minutes in all)
   --region REGION     AWS region
   --dry-run           print the mutating commands instead of running them
   -h, --help          show this help
 
 Environment (flags win):
-  LAMBDA_FUNCTION, LAMBDA_ALIAS, LAMBDA_ZIP, AWS_REGION
+  LAMBDA_FUNCTION, LAMBDA_ALIAS, LAMBDA_ZIP, LAMBDA_ALARMS, AWS_REGION
 EOF
 }
 
@@ -40,6 +54,10 @@ alias_name="${LAMBDA_ALIAS:-live}"
 zip="${LAMBDA_ZIP:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda/axum-xray-otel/bootstrap.zip}"
 description=""
 region="${AWS_REGION:-}"
+alarms="${LAMBDA_ALARMS:-}"
+canary_percent=10
+checks=10
+interval=30
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --function) function_name="$(flag_value "$@")"; shift ;;
@@ -47,6 +65,10 @@ while [[ $# -gt 0 ]]; do
     --zip) zip="$(flag_value "$@")"; shift ;;
     --description) description="$(flag_value "$@")"; shift ;;
     --region) region="$(flag_value "$@")"; shift ;;
+    --alarms) alarms="$(flag_value "$@")"; shift ;;
+    --canary-percent) canary_percent="$(flag_value "$@")"; shift ;;
+    --checks) checks="$(flag_value "$@")"; shift ;;
+    --interval) interval="$(flag_value "$@")"; shift ;;
     --dry-run) DRY_RUN=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown argument: $1" ;;
@@ -60,6 +82,12 @@ require_var AWS_REGION --region
 require_var LAMBDA_FUNCTION --function
 require_var LAMBDA_ALIAS --alias
 [[ -f "$zip" ]] || die "zip not found: $zip (build it with deploy/build-lambda-zip.sh)"
+[[ "$canary_percent" =~ ^[0-9]+$ && "$canary_percent" -ge 1 && "$canary_percent" -le 99 ]] ||
+  usage_error "--canary-percent must be an integer from 1 to 99"
+[[ "$checks" =~ ^[0-9]+$ && "$checks" -ge 1 ]] || usage_error "--checks must be a positive integer"
+[[ "$interval" =~ ^[0-9]+$ ]] || usage_error "--interval must be a number of seconds"
+alarm_names=()
+[[ -z "$alarms" ]] || IFS=, read -r -a alarm_names <<<"$alarms"
 
 common=(--function-name "$function_name" --region "$region")
 
@@ -88,8 +116,52 @@ else
 fi
 
 run aws lambda wait published-version-active "${common[@]}" --qualifier "$version"
-log "moving alias $alias_name to version $version"
-run aws lambda update-alias "${common[@]}" --name "$alias_name" --function-version "$version" \
-  --output json >/dev/null
+
+# firing_alarms: the names of the watched alarms in state ALARM (fails if they cannot be read).
+firing_alarms() {
+  aws cloudwatch describe-alarms --region "$region" --alarm-names "${alarm_names[@]}" \
+    --state-value ALARM --output json | jq -r '[.MetricAlarms[]?, .CompositeAlarms[]?][].AlarmName'
+}
+
+# move_alias VERSION [WEIGHTS]: point the alias at VERSION, with WEIGHTS ({"v": share}) on top.
+move_alias() {
+  run aws lambda update-alias "${common[@]}" --name "$alias_name" --function-version "$1" \
+    --routing-config "AdditionalVersionWeights=${2:-{\}}" --output json >/dev/null
+}
+
+if ((${#alarm_names[@]} == 0)); then
+  log "no --alarms given: moving alias $alias_name to version $version at once"
+  run aws lambda update-alias "${common[@]}" --name "$alias_name" --function-version "$version" \
+    --output json >/dev/null
+  [[ "$DRY_RUN" == 1 ]] && exit 0
+  printf '%s\n' "$version"
+  exit 0
+fi
+
+firing="$(firing_alarms)" || die "cannot read alarms ${alarms}; nothing shifted"
+[[ -z "$firing" ]] || die "alarm already firing before the canary: ${firing//$'\n'/, }; nothing shifted"
+old="$(aws lambda get-alias "${common[@]}" --name "$alias_name" --output json |
+  jq -r '.FunctionVersion // empty')" || die "aws lambda get-alias failed"
+[[ -n "$old" ]] || die "alias $alias_name has no version"
+[[ "$old" != "$version" ]] || die "alias $alias_name already serves version $version"
+
+weight="$(printf '0.%02d' "$canary_percent")"
+log "canary: $canary_percent% of alias $alias_name to version $version, the rest on $old"
+move_alias "$old" "{\"$version\":$weight}"
 [[ "$DRY_RUN" == 1 ]] && exit 0
+
+for ((check = 1; check <= checks; check++)); do
+  ((check == 1)) || sleep "$interval"
+  if ! firing="$(firing_alarms)"; then
+    move_alias "$old"
+    die "cannot read alarms during the canary; rolled alias $alias_name back to version $old"
+  fi
+  if [[ -n "$firing" ]]; then
+    move_alias "$old"
+    die "alarm fired during the canary: ${firing//$'\n'/, }; rolled alias $alias_name back to version $old (version $version is left unused)"
+  fi
+  log "check $check/$checks: no alarm"
+done
+log "canary healthy: moving all of alias $alias_name to version $version"
+move_alias "$version"
 printf '%s\n' "$version"

@@ -32,6 +32,10 @@ pub mod vars {
     pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
     pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
     pub const OTEL_EXPORTER_OTLP_TRACES_AUTH: &str = "OTEL_EXPORTER_OTLP_TRACES_AUTH";
+    pub const OTEL_METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
+    pub const OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
+    pub const OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+    pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
     pub const OTEL_TRACES_SAMPLER: &str = "OTEL_TRACES_SAMPLER";
     pub const OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
     pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
@@ -71,6 +75,16 @@ pub enum LogFormat {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TracesExporter {
     Otlp,
+    Console,
+    None,
+}
+
+/// Where metrics go: the collector (OTLP), CloudWatch EMF lines on stdout,
+/// readable lines on stdout, or nowhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsExporter {
+    Otlp,
+    Emf,
     Console,
     None,
 }
@@ -141,6 +155,11 @@ pub struct Config {
     /// Each export attempt's deadline, credentials wait included.
     pub otlp_timeout: Duration,
     pub otlp_traces_auth: TracesAuth,
+    pub metrics_exporter: MetricsExporter,
+    pub metrics_otlp_protocol: OtlpProtocol,
+    pub otlp_metrics_endpoint: String,
+    /// The CloudWatch namespace (`METRICS_NAMESPACE`); `None` means the service name.
+    pub metrics_namespace: Option<String>,
     pub sampler: SamplerConfig,
     pub propagators: Vec<Propagator>,
     pub region: Option<String>,
@@ -342,7 +361,12 @@ impl Config {
             general_protocol,
             &protocols,
         );
-        let otlp_traces_endpoint = traces_endpoint(&mut r, otlp_protocol);
+        let otlp_traces_endpoint = signal_endpoint(
+            &mut r,
+            otlp_protocol,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            "/v1/traces",
+        );
         let general_timeout = r.millis(OTEL_EXPORTER_OTLP_TIMEOUT, 10_000, 600_000);
         let otlp_timeout = r.millis(
             OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
@@ -350,6 +374,34 @@ impl Config {
             600_000,
         );
         let otlp_traces_auth = traces_auth(&mut r, &otlp_traces_endpoint, otlp_protocol);
+        let metrics_exporter = r.choice(
+            OTEL_METRICS_EXPORTER,
+            match target {
+                Target::Http => MetricsExporter::Otlp,
+                Target::Lambda => MetricsExporter::Emf,
+            },
+            &[
+                ("otlp", MetricsExporter::Otlp),
+                ("emf", MetricsExporter::Emf),
+                ("console", MetricsExporter::Console),
+                ("none", MetricsExporter::None),
+            ],
+        );
+        let metrics_otlp_protocol = r.choice(
+            OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+            general_protocol,
+            &protocols,
+        );
+        let otlp_metrics_endpoint = signal_endpoint(
+            &mut r,
+            metrics_otlp_protocol,
+            OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+            "/v1/metrics",
+        );
+        let metrics_namespace = r.get(METRICS_NAMESPACE);
+        if let Some(problem) = metrics_namespace.as_deref().and_then(namespace_problem) {
+            r.fail(METRICS_NAMESPACE, problem);
+        }
         let sampler = read_sampler(&mut r);
         let propagators = read_propagators(&mut r);
         let region = r.get(AWS_REGION);
@@ -384,6 +436,10 @@ impl Config {
             otlp_traces_endpoint,
             otlp_timeout,
             otlp_traces_auth,
+            metrics_exporter,
+            metrics_otlp_protocol,
+            otlp_metrics_endpoint,
+            metrics_namespace,
             sampler,
             propagators,
             region,
@@ -440,21 +496,22 @@ fn read_lambda_env(r: &mut Reader<'_>, runtime_api: Option<String>) -> LambdaEnv
     }
 }
 
-/// Per the OTel spec: the signal-specific endpoint is used as is; the general
-/// one gets `/v1/traces` appended for http/protobuf.
-fn traces_endpoint(r: &mut Reader<'_>, protocol: OtlpProtocol) -> String {
-    use vars::*;
-    if r.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT).is_some() {
-        return r.url(
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-            "http://localhost:4318/v1/traces",
-        );
+/// Per the OTel spec: the signal-specific endpoint (`specific`) is used as
+/// is; the general one gets `path` (`/v1/traces`) appended for http/protobuf.
+fn signal_endpoint(
+    r: &mut Reader<'_>,
+    protocol: OtlpProtocol,
+    specific: &'static str,
+    path: &str,
+) -> String {
+    if r.get(specific).is_some() {
+        return r.url(specific, &format!("http://localhost:4318{path}"));
     }
     let (default, suffix) = match protocol {
-        OtlpProtocol::HttpProtobuf => ("http://localhost:4318", "/v1/traces"),
+        OtlpProtocol::HttpProtobuf => ("http://localhost:4318", path),
         OtlpProtocol::Grpc => ("http://localhost:4317", ""),
     };
-    let base = r.url(OTEL_EXPORTER_OTLP_ENDPOINT, default);
+    let base = r.url(vars::OTEL_EXPORTER_OTLP_ENDPOINT, default);
     format!("{}{suffix}", base.trim_end_matches('/'))
 }
 
@@ -506,6 +563,21 @@ pub fn xray_endpoint_region(endpoint: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     valid.then(|| region.to_owned())
+}
+
+/// CloudWatch's namespace rules: 1 to 255 printable ASCII characters, not
+/// starting with `:` nor with the reserved `AWS/`.
+fn namespace_problem(namespace: &str) -> Option<String> {
+    let valid = namespace.len() <= 255
+        && namespace.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        && !namespace.starts_with(':')
+        && !namespace.starts_with("AWS/");
+    (!valid).then(|| {
+        format!(
+            "'{namespace}' is not a CloudWatch namespace (1-255 printable ASCII characters, \
+             not starting with ':' or 'AWS/')"
+        )
+    })
 }
 
 fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
@@ -606,6 +678,9 @@ mod tests {
         assert!(!c.trace_health_checks);
         assert_eq!(c.users_table, None);
         assert_eq!(c.dynamodb_timeout, Duration::from_millis(1000));
+        assert_eq!(c.metrics_exporter, MetricsExporter::Otlp);
+        assert_eq!(c.otlp_metrics_endpoint, "http://localhost:4318/v1/metrics");
+        assert_eq!(c.metrics_namespace, None);
     }
 
     #[test]
@@ -621,6 +696,52 @@ mod tests {
         assert_eq!(err.0[0].var, "USERS_TABLE");
         let err = parse(&[("DYNAMODB_TIMEOUT_MS", "0")]).unwrap_err();
         assert_eq!(err.0[0].var, "DYNAMODB_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn metrics_default_to_emf_on_lambda_and_follow_the_metrics_variables() {
+        let lambda = [
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"),
+        ];
+        assert_eq!(
+            parse(&lambda).unwrap().metrics_exporter,
+            MetricsExporter::Emf
+        );
+        let c = parse(&[
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("METRICS_NAMESPACE", "Shop/Api"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_exporter, MetricsExporter::None);
+        assert_eq!(c.otlp_metrics_endpoint, "http://collector:4318/v1/metrics");
+        assert_eq!(c.metrics_namespace.as_deref(), Some("Shop/Api"));
+        let c = parse(&[("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc")]).unwrap();
+        assert_eq!(c.metrics_otlp_protocol, OtlpProtocol::Grpc);
+        assert_eq!(c.otlp_traces_endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(c.otlp_metrics_endpoint, "http://localhost:4317");
+    }
+
+    #[test]
+    fn bad_metrics_settings_name_their_variable() {
+        let err = parse(&[
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+        ])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "OTEL_METRICS_EXPORTER: 'prometheus' is not one of otlp, emf, console, none"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("METRICS_NAMESPACE: 'AWS/Lambda'"), "{text}");
+        assert_eq!(err.0.len(), 2);
+        assert!(parse(&[("METRICS_NAMESPACE", &"x".repeat(256))]).is_err());
     }
 
     #[test]

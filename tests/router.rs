@@ -41,6 +41,7 @@ fn tracing_off() -> RequestTracing {
         propagation: Propagation::new(&[Propagator::Xray]),
         enabled: false,
         trace_health_checks: false,
+        metrics: Default::default(),
     }
 }
 
@@ -55,7 +56,7 @@ fn router_with(extra: &[(&str, &str)]) -> Router {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = config(extra);
     app::router(
-        AppState::from_config(&config).unwrap(),
+        AppState::from_config(&config, Default::default()).unwrap(),
         tracing_off(),
         limits(&config),
     )

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
-    telemetry::{http::client::ClientTarget, propagation::Propagation},
+    telemetry::{http::client::ClientTarget, metrics::Metrics, propagation::Propagation},
     users::{MemoryUsers, SharedUserStore},
 };
 
@@ -23,6 +23,7 @@ pub struct Inner {
     pub external_timeout: Duration,
     pub http_client: reqwest::Client,
     pub propagation: Propagation,
+    pub metrics: Metrics,
 }
 
 impl std::ops::Deref for AppState {
@@ -35,11 +36,19 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// With the in-process users store.
-    pub fn from_config(config: &Config) -> Result<Self, reqwest::Error> {
-        Self::with_users(config, Arc::new(MemoryUsers::seeded(config.users_latency)))
+    pub fn from_config(config: &Config, metrics: Metrics) -> Result<Self, reqwest::Error> {
+        Self::with_users(
+            config,
+            Arc::new(MemoryUsers::seeded(config.users_latency)),
+            metrics,
+        )
     }
 
-    pub fn with_users(config: &Config, users: SharedUserStore) -> Result<Self, reqwest::Error> {
+    pub fn with_users(
+        config: &Config,
+        users: SharedUserStore,
+        metrics: Metrics,
+    ) -> Result<Self, reqwest::Error> {
         let http_client = reqwest::Client::builder()
             .timeout(config.external_timeout)
             .connect_timeout(config.external_timeout)
@@ -56,6 +65,7 @@ impl AppState {
             external_timeout: config.external_timeout,
             http_client,
             propagation: Propagation::new(&config.propagators),
+            metrics,
         })))
     }
 }

@@ -1,7 +1,8 @@
 //! The Lambda target: the same Router behind lambda_http.
 //!
 //! Lambda may freeze the sandbox as soon as the runtime asks for the next
-//! event, so every invocation's spans are flushed before that, bounded by
+//! event, so every invocation's metrics (an EMF line on stdout by default)
+//! and spans are flushed before that, bounded by
 //! `LAMBDA_FLUSH_TIMEOUT_MS` so a dead collector cannot eat the function's
 //! time. On SIGTERM the rest is flushed.
 
@@ -27,8 +28,13 @@ pub async fn run(
     config: &Config,
 ) -> Result<(), ServeError> {
     let coldstart = Arc::new(AtomicBool::new(true));
+    let metrics = telemetry.metrics();
     let handler = tower::service_fn(move |request: Request| {
-        let request = prepare(request, coldstart.swap(false, Ordering::Relaxed));
+        let first = coldstart.swap(false, Ordering::Relaxed);
+        if first {
+            metrics.record_coldstart();
+        }
+        let request = prepare(request, first);
         router.clone().oneshot(request)
     });
 

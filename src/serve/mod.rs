@@ -32,11 +32,13 @@ pub async fn run(
     telemetry: Arc<Telemetry>,
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<(), ServeError> {
-    let state = AppState::with_users(config, users::from_config(config, aws))?;
+    let metrics = telemetry.metrics();
+    let state = AppState::with_users(config, users::from_config(config, aws), metrics.clone())?;
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
         enabled: telemetry.enabled(),
         trace_health_checks: config.trace_health_checks,
+        metrics,
     };
     let limits = Limits {
         request_timeout: config.request_timeout,

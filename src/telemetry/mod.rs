@@ -1,18 +1,21 @@
-//! Telemetry: the tracer provider, JSON logs, propagation and request spans.
+//! Telemetry: the tracer and meter providers, JSON logs, propagation and
+//! request spans.
 //!
 //! [`init`] installs the global `tracing` subscriber (logs filtered by
 //! `RUST_LOG`, spans filtered separately so `RUST_LOG=warn` never stops span
 //! export) and returns a [`Telemetry`] guard that flushes and shuts the
-//! provider down.
+//! providers down.
 
 pub mod db;
+mod flush;
 pub mod http;
 mod logs;
+pub mod metrics;
 pub mod propagation;
 mod resource;
 mod trace;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing_subscriber::{
@@ -35,9 +38,11 @@ pub fn service_name(config: &Config) -> String {
     resource::service_name(config)
 }
 
-/// Owns the tracer provider; [`Telemetry::shutdown`] exports what is left.
+/// Owns the tracer and meter providers; [`Telemetry::shutdown`] exports what is left.
 pub struct Telemetry {
     tracing: Option<trace::Tracing>,
+    exporting_metrics: Option<metrics::Exporting>,
+    metrics: metrics::Metrics,
 }
 
 impl Telemetry {
@@ -46,18 +51,32 @@ impl Telemetry {
         self.tracing.is_some()
     }
 
-    /// Exports every ended span, waiting at most `timeout`; false if the
-    /// flush did not finish in time (it goes on in the background).
-    pub fn flush(&self, timeout: Duration) -> bool {
-        self.tracing.as_ref().is_none_or(|t| t.flush(timeout))
+    /// The instruments (they record nothing when metrics are off).
+    pub fn metrics(&self) -> metrics::Metrics {
+        self.metrics.clone()
     }
 
-    /// Flushes and shuts the provider down.
+    /// Exports the metrics recorded and the spans ended so far, waiting at
+    /// most `timeout` in all; false if a flush did not finish in time (it
+    /// goes on in the background).
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let metrics = self
+            .exporting_metrics
+            .as_ref()
+            .is_none_or(|m| m.flush(deadline));
+        let spans = self.tracing.as_ref().is_none_or(|t| t.flush(deadline));
+        metrics && spans
+    }
+
+    /// Flushes and shuts the providers down, tracer first, reporting the
+    /// first error after trying both.
     pub fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
-        match self.tracing {
-            Some(t) => t.shutdown(timeout),
-            None => Ok(()),
-        }
+        let spans = self.tracing.map_or(Ok(()), |t| t.shutdown(timeout));
+        let metrics = self
+            .exporting_metrics
+            .map_or(Ok(()), |m| m.shutdown(timeout));
+        spans.and(metrics)
     }
 }
 
@@ -116,12 +135,26 @@ pub fn init(
     if let Some(t) = &tracing {
         t.load_ecs_metadata(config);
     }
+    let namespace = config
+        .metrics_namespace
+        .clone()
+        .unwrap_or_else(|| service_name(config));
+    let (exporting_metrics, metrics) =
+        match metrics::Exporting::new(config, resource::build(config), namespace)? {
+            Some((exporting, metrics)) => (Some(exporting), metrics),
+            None => (None, metrics::Metrics::default()),
+        };
     tracing::debug!(
         exporter = ?config.traces_exporter,
+        metrics_exporter = ?config.metrics_exporter,
         endpoint = %config.otlp_traces_endpoint,
         auth = ?config.otlp_traces_auth,
         { semconv::SERVICE_NAME } = %service_name(config),
         "telemetry ready"
     );
-    Ok(Telemetry { tracing })
+    Ok(Telemetry {
+        tracing,
+        exporting_metrics,
+        metrics,
+    })
 }

@@ -6,15 +6,7 @@
 //! when it asks for a new one, and [`XraySampler`] applies the header's
 //! `Sampled` flag. [`start_span`] ties them together for one server span.
 
-use std::{
-    cell::Cell,
-    sync::{
-        Arc, Condvar, Mutex,
-        atomic::{AtomicU64, Ordering},
-        mpsc::{SyncSender, sync_channel},
-    },
-    time::Duration,
-};
+use std::{cell::Cell, time::Duration};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -27,7 +19,7 @@ use opentelemetry_sdk::trace::{
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{propagation::IncomingRoot, resource};
+use super::{flush::Flusher, propagation::IncomingRoot, resource};
 use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
 
 mod cause;
@@ -46,7 +38,7 @@ pub enum TelemetryError {
         "OTEL_EXPORTER_OTLP_TRACES_AUTH=sigv4 needs AWS credentials, but no AWS configuration was loaded"
     )]
     NoAwsConfig,
-    #[error("tracer provider shutdown: {0}")]
+    #[error("telemetry provider shutdown: {0}")]
     Shutdown(#[from] opentelemetry_sdk::error::OTelSdkError),
 }
 
@@ -126,8 +118,13 @@ impl Tracing {
             .with_sampler(XraySampler::new(config.sampler))
             .with_resource(resource)
             .build();
-        let flusher = Flusher::spawn(provider.clone())
-            .map_err(|e| TelemetryError::Setup(format!("cannot start the flush thread: {e}")))?;
+        let flushing = provider.clone();
+        let flusher = Flusher::spawn("otel-flush", move || {
+            if let Err(e) = flushing.force_flush() {
+                tracing::debug!(error = %e, "flush failed");
+            }
+        })
+        .map_err(|e| TelemetryError::Setup(format!("cannot start the flush thread: {e}")))?;
         Ok(Some(Self {
             flusher,
             provider,
@@ -140,8 +137,8 @@ impl Tracing {
         self.provider.tracer(env!("CARGO_PKG_NAME"))
     }
 
-    pub(super) fn flush(&self, timeout: Duration) -> bool {
-        self.flusher.flush(timeout)
+    pub(super) fn flush(&self, deadline: std::time::Instant) -> bool {
+        self.flusher.flush_until(deadline)
     }
 
     /// ECS task metadata arrives after start-up; exports pick it up from then on.
@@ -288,59 +285,6 @@ impl ShouldSample for XraySampler {
             attributes: Vec::new(),
             trace_state: TraceState::NONE,
         }
-    }
-}
-
-/// Runs `force_flush` on its own thread so a caller can stop waiting after a
-/// timeout even when the collector never answers.
-struct Flusher {
-    wake: SyncSender<()>,
-    state: Arc<FlushState>,
-}
-
-#[derive(Default)]
-struct FlushState {
-    requested: AtomicU64,
-    completed: Mutex<u64>,
-    done: Condvar,
-}
-
-impl Flusher {
-    fn spawn(provider: SdkTracerProvider) -> std::io::Result<Self> {
-        let (wake, woken) = sync_channel::<()>(1);
-        let state = Arc::new(FlushState::default());
-        let worker = Arc::clone(&state);
-        std::thread::Builder::new()
-            .name("otel-flush".into())
-            .spawn(move || {
-                while woken.recv().is_ok() {
-                    // Every span ended before this load is covered by this flush.
-                    let generation = worker.requested.load(Ordering::SeqCst);
-                    if let Err(e) = provider.force_flush() {
-                        tracing::debug!(error = %e, "flush failed");
-                    }
-                    *worker.completed.lock().unwrap_or_else(|p| p.into_inner()) = generation;
-                    worker.done.notify_all();
-                }
-            })?;
-        Ok(Self { wake, state })
-    }
-
-    fn flush(&self, timeout: Duration) -> bool {
-        let mine = self.state.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        // Full means a wake-up is pending already; that flush will cover us.
-        let _ = self.wake.try_send(());
-        let completed = self
-            .state
-            .completed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let (_completed, result) = self
-            .state
-            .done
-            .wait_timeout_while(completed, timeout, |done| *done < mine)
-            .unwrap_or_else(|p| p.into_inner());
-        !result.timed_out()
     }
 }
 

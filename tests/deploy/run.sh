@@ -64,6 +64,15 @@ assert_stderr_has() {
   grep -qF -- "$1" "$T/err" || fail "stderr lacks '$1'; stderr: $(cat "$T/err")"
 }
 
+# assert_calls_in FILE < expected: like assert_calls, for a part of the call log.
+assert_calls_in() {
+  local saved="$T/state/calls.log.full"
+  cp "$T/state/calls.log" "$saved"
+  cp "$1" "$T/state/calls.log"
+  assert_calls
+  cp "$saved" "$T/state/calls.log"
+}
+
 # assert_calls < expected: the fakes' call log, line by line, matches these glob patterns
 # (a '*' stands for a temporary path). An empty input asserts that nothing was called.
 assert_calls() {
@@ -372,6 +381,61 @@ test_lambda_does_not_publish_when_the_upload_fails() {
   assert_calls <<EOF
 aws lambda update-function-code --function-name axum-xray-otel --region eu-west-1 --zip-file fileb://$T/bootstrap.zip --output json
 EOF
+}
+
+run_canary() {
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate,fn-p99-latency --checks 3 --interval 0
+}
+
+firing_alarm() {
+  printf '%s\n' '{"MetricAlarms": [{"AlarmName": "fn-5xx-rate", "StateValue": "ALARM"}], "CompositeAlarms": []}' \
+    >"$T/fixtures/cloudwatch-describe-alarms.$1.json"
+}
+
+test_lambda_canary_shifts_a_share_then_all_when_no_alarm_fires() {
+  run_canary
+  assert_status 0
+  assert_stdout 13
+  assert_stderr_has 'canary: 10% of alias live to version 13, the rest on 12'
+  local watch='aws cloudwatch describe-alarms --region eu-west-1 --alarm-names fn-5xx-rate fn-p99-latency --state-value ALARM --output json'
+  tail -n 7 "$T/state/calls.log" >"$T/state/tail.log"
+  assert_calls_in "$T/state/tail.log" <<EOF
+$watch
+aws lambda get-alias --function-name axum-xray-otel --region eu-west-1 --name live --output json
+aws lambda update-alias --function-name axum-xray-otel --region eu-west-1 --name live --function-version 12 --routing-config AdditionalVersionWeights=?{?"13?":0.10?} --output json
+$watch
+$watch
+$watch
+aws lambda update-alias --function-name axum-xray-otel --region eu-west-1 --name live --function-version 13 --routing-config AdditionalVersionWeights=?{?} --output json
+EOF
+}
+
+test_lambda_canary_rolls_back_and_fails_when_an_alarm_fires() {
+  firing_alarm 3
+  run_canary
+  assert_status 1
+  assert_stdout ""
+  assert_stderr_has 'deploy-lambda.sh: alarm fired during the canary: fn-5xx-rate; rolled alias live back to version 12 (version 13 is left unused)'
+  tail -n 1 "$T/state/calls.log" | grep -qF -- '--function-version 12 --routing-config AdditionalVersionWeights=\{\}' ||
+    fail "last call is not the rollback: $(tail -n 1 "$T/state/calls.log")"
+  [[ "$(grep -c 'describe-alarms' "$T/state/calls.log")" == 3 ]] || fail "expected 3 alarm reads"
+  if grep -q -- '--function-version 13' "$T/state/calls.log"; then fail "the alias was moved to the new version"; fi
+}
+
+test_lambda_canary_does_not_start_while_an_alarm_fires() {
+  firing_alarm 1
+  run_canary
+  assert_status 1
+  assert_stderr_has 'alarm already firing before the canary: fn-5xx-rate; nothing shifted'
+  if grep -q 'update-alias' "$T/state/calls.log"; then fail "the alias was moved"; fi
+}
+
+test_lambda_canary_does_not_start_when_the_alarms_cannot_be_read() {
+  echo 254 >"$T/fixtures/cloudwatch-describe-alarms.exit"
+  run_canary
+  assert_status 1
+  assert_stderr_has 'cannot read alarms fn-5xx-rate,fn-p99-latency; nothing shifted'
+  if grep -q 'update-alias' "$T/state/calls.log"; then fail "the alias was moved"; fi
 }
 
 # --- smoke-test.sh ---

@@ -4,6 +4,7 @@
 pub mod aws_proxy;
 pub mod dynamodb;
 pub mod ecs_credentials;
+pub mod emf;
 pub mod lambda_api;
 pub mod load;
 pub mod otlp;

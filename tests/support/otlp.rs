@@ -1,6 +1,6 @@
-//! An OTLP trace receiver on 127.0.0.1:0, speaking http/protobuf and gRPC,
-//! decoding real protobuf. Every received span goes to a channel; a mode
-//! switch makes it refuse (503) or hang, for fault tests.
+//! An OTLP trace and metrics receiver on 127.0.0.1:0, speaking http/protobuf
+//! and gRPC, decoding real protobuf. Every received span and metric goes to a
+//! channel; a mode switch makes it refuse (503) or hang, for fault tests.
 //!
 //! Every attribute of every span (and resource) it receives is checked
 //! against its semantic-conventions type ([`SPAN_ATTRIBUTES`]); a test whose
@@ -17,11 +17,18 @@ use std::{
 
 use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
 use opentelemetry_proto::tonic::{
-    collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-        trace_service_server::{TraceService, TraceServiceServer},
+    collector::{
+        metrics::v1::{
+            ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+            metrics_service_server::{MetricsService, MetricsServiceServer},
+        },
+        trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+            trace_service_server::{TraceService, TraceServiceServer},
+        },
     },
     common::v1::{AnyValue, KeyValue, any_value::Value},
+    metrics::v1::Metric,
     resource::v1::Resource,
     trace::v1::Span as ProtoSpan,
 };
@@ -73,6 +80,27 @@ impl Received {
     pub fn is_client(&self) -> bool {
         self.span.kind == 3
     }
+}
+
+/// A metric as received (one instrument's data points of one export), with its resource.
+#[derive(Clone, Debug)]
+pub struct ReceivedMetric {
+    pub metric: Metric,
+    pub resource: Vec<KeyValue>,
+}
+
+impl ReceivedMetric {
+    pub fn resource_attr(&self, key: &str) -> Option<String> {
+        find(&self.resource, key)
+    }
+}
+
+/// An attribute value as sent, typed: what a test compares against.
+pub fn typed(attributes: &[KeyValue]) -> std::collections::BTreeMap<String, Value> {
+    attributes
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.as_ref()?.value.clone()?)))
+        .collect()
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -209,6 +237,7 @@ pub enum Mode {
 #[derive(Clone)]
 struct Shared {
     tx: mpsc::UnboundedSender<Received>,
+    metrics_tx: mpsc::UnboundedSender<ReceivedMetric>,
     mode: Arc<AtomicU8>,
     spans: Arc<AtomicU64>,
     requests: Arc<AtomicU64>,
@@ -245,12 +274,36 @@ impl Shared {
         }
         Some(())
     }
+
+    async fn take_metrics(&self, request: ExportMetricsServiceRequest) -> Option<()> {
+        match self.mode.load(Ordering::SeqCst) {
+            1 => return None,
+            2 => std::future::pending::<()>().await,
+            _ => {}
+        }
+        for resource_metrics in request.resource_metrics {
+            let resource = resource_metrics
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            for scope in resource_metrics.scope_metrics {
+                for metric in scope.metrics {
+                    let _ = self.metrics_tx.send(ReceivedMetric {
+                        metric,
+                        resource: resource.clone(),
+                    });
+                }
+            }
+        }
+        Some(())
+    }
 }
 
 pub struct Receiver {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub spans: mpsc::UnboundedReceiver<Received>,
+    pub metrics: mpsc::UnboundedReceiver<ReceivedMetric>,
     shared: Shared,
 }
 
@@ -263,8 +316,10 @@ impl Receiver {
     /// from a [`ClosedPort`] that the collector "returns" to).
     pub async fn start_on(http: tokio::net::TcpListener) -> std::io::Result<Self> {
         let (tx, spans) = mpsc::unbounded_channel();
+        let (metrics_tx, metrics) = mpsc::unbounded_channel();
         let shared = Shared {
             tx,
+            metrics_tx,
             mode: Arc::new(AtomicU8::new(0)),
             spans: Arc::new(AtomicU64::new(0)),
             requests: Arc::new(AtomicU64::new(0)),
@@ -273,15 +328,18 @@ impl Receiver {
         let http_addr = http.local_addr()?;
         let app = Router::new()
             .route("/v1/traces", post(http_export))
+            .route("/v1/metrics", post(http_export_metrics))
             .with_state(shared.clone());
         tokio::spawn(async move { axum::serve(http, app).await });
 
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let grpc_addr = grpc.local_addr()?;
         let service = TraceServiceServer::new(GrpcReceiver(shared.clone()));
+        let metrics_service = MetricsServiceServer::new(GrpcReceiver(shared.clone()));
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(metrics_service)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(grpc))
                 .await
         });
@@ -289,6 +347,7 @@ impl Receiver {
             http_addr,
             grpc_addr,
             spans,
+            metrics,
             shared,
         })
     }
@@ -337,6 +396,15 @@ impl Receiver {
         }
     }
 
+    /// Every metric received so far, without waiting.
+    pub fn drain_metrics(&mut self) -> Vec<ReceivedMetric> {
+        let mut out = Vec::new();
+        while let Ok(metric) = self.metrics.try_recv() {
+            out.push(metric);
+        }
+        out
+    }
+
     /// Every span received so far, without waiting.
     pub fn drain(&mut self) -> Vec<Received> {
         let mut out = Vec::new();
@@ -376,7 +444,32 @@ async fn http_export(
     }
 }
 
+async fn http_export_metrics(State(shared): State<Shared>, body: Bytes) -> StatusCode {
+    let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    match shared.take_metrics(request).await {
+        Some(()) => StatusCode::OK,
+        None => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 struct GrpcReceiver(Shared);
+
+#[tonic::async_trait]
+impl MetricsService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        match self.0.take_metrics(request.into_inner()).await {
+            Some(()) => Ok(tonic::Response::new(ExportMetricsServiceResponse {
+                partial_success: None,
+            })),
+            None => Err(tonic::Status::unavailable("refusing on purpose")),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for GrpcReceiver {

@@ -1,3 +1,5 @@
+use std::{sync::Mutex, time::Instant};
+
 use axum::{Json, extract::State};
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -13,15 +15,35 @@ const MAX_UPSTREAM_BODY: usize = 1 << 20;
 
 pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     let span = state.external_target.span("GET");
-    let result = call_upstream(&state, &span).instrument(span.clone()).await;
+    let started = Instant::now();
+    let outcome = Mutex::new(Err("_OTHER"));
+    let result = call_upstream(&state, &span, &outcome)
+        .instrument(span.clone())
+        .await;
+    state.metrics.record_client(
+        &http::Method::GET,
+        &state.external_target.server_address,
+        outcome.into_inner().unwrap_or_else(|p| p.into_inner()),
+        started.elapsed(),
+    );
     Ok(Json(
         json!({ "external_response": result?, "status": "success" }),
     ))
 }
 
-async fn call_upstream(state: &AppState, span: &tracing::Span) -> Result<Value, AppError> {
+/// `outcome` gets the answer's status, or the `error.type` of a call that got none.
+async fn call_upstream(
+    state: &AppState,
+    span: &tracing::Span,
+    outcome: &Mutex<Result<u16, &'static str>>,
+) -> Result<Value, AppError> {
     let failed = |error: reqwest::Error| {
-        client::record_error(span, client::error_type(&error));
+        let error_type = client::error_type(&error);
+        client::record_error(span, error_type);
+        let mut outcome = outcome.lock().unwrap_or_else(|p| p.into_inner());
+        if outcome.is_err() {
+            *outcome = Err(error_type);
+        }
         if error.is_timeout() {
             AppError::GatewayTimeout(state.external_timeout.as_millis())
         } else {
@@ -40,6 +62,7 @@ async fn call_upstream(state: &AppState, span: &tracing::Span) -> Result<Value, 
     let mut response = state.http_client.execute(request).await.map_err(&failed)?;
     let status = response.status();
     client::record_status(span, status);
+    *outcome.lock().unwrap_or_else(|p| p.into_inner()) = Ok(status.as_u16());
     if !status.is_success() {
         return Err(AppError::BadGateway(format!("upstream answered {status}")));
     }

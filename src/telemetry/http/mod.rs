@@ -8,7 +8,7 @@
 //! never the query, which may carry secrets), an integer status (4xx is
 //! `error`, 429 `throttle`, 5xx `fault`) and `error.type` on 5xx.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -20,6 +20,7 @@ use tracing::{Instrument, field::Empty};
 
 use super::{
     logs::{RequestId, attach_request_id},
+    metrics::{Metrics, ServerFacts},
     propagation::Propagation,
     start_span,
 };
@@ -55,6 +56,8 @@ pub struct RequestTracing {
     pub enabled: bool,
     /// Trace `/health` too (off by default: ALB checks would flood X-Ray).
     pub trace_health_checks: bool,
+    /// Every request is measured, traced or not.
+    pub metrics: Metrics,
 }
 
 pub async fn trace_request(
@@ -62,14 +65,34 @@ pub async fn trace_request(
     request: Request,
     next: Next,
 ) -> Response {
+    let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map(MatchedPath::as_str);
+    let method = request.method().clone();
+    let scheme = origin::origin(&request).scheme;
     let skip = !tracing_config.enabled
         || (!tracing_config.trace_health_checks && route == Some("/health"));
-    if skip {
-        return next.run(request).await;
-    }
+    let response = if skip {
+        next.run(request).await
+    } else {
+        traced(&tracing_config, request, route, next).await
+    };
+    tracing_config.metrics.record_server(&ServerFacts {
+        method: &method,
+        route,
+        status: response.status().as_u16(),
+        scheme,
+        duration: started.elapsed(),
+    });
+    response
+}
 
+async fn traced(
+    tracing_config: &RequestTracing,
+    request: Request,
+    route: Option<&str>,
+    next: Next,
+) -> Response {
     let span = server_span(&request, route);
     start_span(&span, tracing_config.propagation.extract(request.headers()));
     // Log lines find the trace and span ids themselves; only Lambda's

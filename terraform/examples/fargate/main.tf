@@ -50,6 +50,7 @@ module "ecs_service" {
   environment            = var.app_environment
   users_table            = { name = module.users_table.name, arn = module.users_table.arn }
   log_retention_in_days  = var.log_retention_in_days
+  alarm_topic_arn        = var.alarm_topic_arn
 }
 
 module "github_oidc" {

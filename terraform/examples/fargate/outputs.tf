@@ -66,3 +66,8 @@ output "users_table" {
   description = "DynamoDB table the users live in; fill it with `axum-xray-otel seed-users --count 100` (USERS_TABLE set to this)."
   value       = module.users_table.name
 }
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the service."
+  value       = module.ecs_service.dashboard_name
+}

@@ -169,3 +169,9 @@ variable "users_table_deletion_protection" {
   default     = true
   nullable    = false
 }
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic the 5xx and latency alarms notify; null notifies nobody (deployments still roll back on them)."
+  default     = null
+}

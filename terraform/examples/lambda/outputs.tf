@@ -58,10 +58,16 @@ output "github_actions_variables" {
     LAMBDA_ARCH                   = var.architecture
     LAMBDA_FUNCTION_URL           = module.lambda_function.url
     LAMBDA_FUNCTION_URL_AUTH_TYPE = module.lambda_function.url_auth_type
+    LAMBDA_ALARMS                 = join(",", module.lambda_function.alarm_names)
   }
 }
 
 output "users_table" {
   description = "DynamoDB table the users live in; fill it with `axum-xray-otel seed-users --count 100` (USERS_TABLE set to this)."
   value       = module.users_table.name
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the service."
+  value       = module.lambda_function.dashboard_name
 }

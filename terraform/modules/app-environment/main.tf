@@ -20,9 +20,13 @@ locals {
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
     OTEL_TRACES_EXPORTER        = "otlp"
-    OTEL_TRACES_SAMPLER         = "parentbased_always_on"
-    OTEL_PROPAGATORS            = "xray,tracecontext"
-    OTEL_RESOURCE_ATTRIBUTES    = "deployment.environment.name=${var.deployment_environment}"
+    # Lambda writes EMF lines (no collector needed); ECS sends OTLP to the sidecar's awsemf.
+    OTEL_METRICS_EXPORTER = var.target == "lambda" ? "emf" : "otlp"
+    # The CloudWatch namespace the dashboards and alarms read (modules read it back from here).
+    METRICS_NAMESPACE        = var.service_name
+    OTEL_TRACES_SAMPLER      = "parentbased_always_on"
+    OTEL_PROPAGATORS         = "xray,tracecontext"
+    OTEL_RESOURCE_ATTRIBUTES = "deployment.environment.name=${var.deployment_environment}"
   }
 
   # Without a table the binary keeps users in process.

@@ -75,9 +75,9 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 # Task role: what the containers themselves call. With the sidecar the
-# collector exports segments to X-Ray and fetches sampling rules; with direct
-# export the app puts spans on the X-Ray OTLP endpoint; the app reads and
-# writes its users table.
+# collector exports spans to X-Ray, fetches sampling rules and writes metrics
+# (EMF); with direct export the app puts spans on the X-Ray OTLP endpoint; the
+# app reads and writes its users table.
 resource "aws_iam_role" "task" {
   name_prefix        = substr("${var.name}-task-", 0, 38)
   description        = "ECS task role of ${var.name} (spans to X-Ray, app to its table)"
@@ -145,6 +145,24 @@ data "aws_iam_policy_document" "task" {
       resources = [statement.value]
     }
   }
+}
+
+data "aws_iam_policy_document" "task_metrics" {
+  statement {
+    sid = "WriteMetricsEmf"
+    actions = [
+      "logs:CreateLogStream",
+      "logs:DescribeLogStreams",
+      "logs:PutLogEvents",
+    ]
+    resources = [module.metrics_logs.arn, "${module.metrics_logs.arn}:log-stream:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "task_metrics" {
+  name   = "metrics-emf-write"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task_metrics.json
 }
 
 resource "aws_iam_role_policy" "task" {

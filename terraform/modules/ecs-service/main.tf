@@ -150,6 +150,11 @@ resource "aws_ecs_task_definition" "this" {
       secrets = [
         { name = "AOT_CONFIG_CONTENT", valueFrom = aws_ssm_parameter.collector_config[0].arn },
       ]
+      # Read by the awsemf exporter of config/ecs.yaml.
+      environment = [
+        { name = "METRICS_NAMESPACE", value = local.metrics_namespace },
+        { name = "METRICS_LOG_GROUP", value = module.metrics_logs.name },
+      ]
       # The image is shell-less; /healthcheck queries the health_check
       # extension the configuration must enable.
       healthCheck = {
@@ -194,9 +199,17 @@ resource "aws_ecs_service" "this" {
   propagate_tags                     = "SERVICE"
   wait_for_steady_state              = false
 
+  # A release whose tasks never become healthy, or that trips an alarm while
+  # it rolls out, goes back to the previous task definition by itself.
   deployment_circuit_breaker {
     enable   = true
     rollback = true
+  }
+
+  alarms {
+    enable      = true
+    rollback    = true
+    alarm_names = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
   }
 
   network_configuration {

@@ -87,3 +87,13 @@ output "deploy_policy_json" {
   description = "IAM policy document with what a CI role needs to deploy a new image to this service."
   value       = data.aws_iam_policy_document.deploy.json
 }
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the service."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Alarms that notify alarm_topic_arn and roll deployments back (5xx rate, p99 latency)."
+  value       = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+}

@@ -286,8 +286,8 @@ variable "access_logs_prefix" {
 
 variable "container_insights" {
   type        = string
-  description = "Container Insights level of the cluster: enabled, or enhanced (more metrics, more cost)."
-  default     = "enabled"
+  description = "Container Insights level of the cluster: enhanced gives the per-container CPU and memory the dashboard shows; enabled costs less (task level only)."
+  default     = "enhanced"
 
   validation {
     condition     = contains(["enabled", "enhanced"], var.container_insights)
@@ -342,4 +342,39 @@ variable "users_table" {
   })
   description = "The DynamoDB users table (dynamodb-table module outputs): sets USERS_TABLE and lets the task role call GetItem, PutItem and BatchWriteItem on it. null keeps users in process."
   default     = null
+}
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic notified when an alarm changes state; null notifies nobody (deployments still roll back)."
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "alarm_5xx_percent" {
+  type        = number
+  description = "Share of 5xx answers (percent, per minute) above which the 5xx alarm fires and a deployment rolls back."
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_5xx_percent > 0 && var.alarm_5xx_percent <= 100
+    error_message = "alarm_5xx_percent must be above 0 and at most 100."
+  }
+}
+
+variable "alarm_p99_seconds" {
+  type        = number
+  description = "p99 target response time (seconds) above which the latency alarm fires and a deployment rolls back."
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_p99_seconds > 0
+    error_message = "alarm_p99_seconds must be positive."
+  }
 }

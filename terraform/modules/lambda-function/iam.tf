@@ -77,8 +77,9 @@ resource "aws_iam_role_policy" "this" {
   policy = data.aws_iam_policy_document.this.json
 }
 
-# What the CI role needs to ship a new zip: upload it, publish a version, move
-# the alias, read back the result, and (with AWS_IAM) call the URL as a smoke test.
+# What the CI role needs to ship a new zip: upload it, publish a version, shift
+# the alias to it while watching the alarms, read back the result, and (with
+# AWS_IAM) call the URL as a smoke test.
 data "aws_iam_policy_document" "deploy" {
   statement {
     sid = "DeployThisFunction"
@@ -94,6 +95,13 @@ data "aws_iam_policy_document" "deploy" {
       aws_lambda_function.this.arn,
       "${aws_lambda_function.this.arn}:*",
     ]
+  }
+
+  # The canary watches the alarms.
+  statement {
+    sid       = "WatchAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = [aws_cloudwatch_metric_alarm.server_errors.arn, aws_cloudwatch_metric_alarm.latency.arn]
   }
 
   dynamic "statement" {

@@ -47,3 +47,13 @@ output "deploy_policy_json" {
   description = "IAM policy document with what a CI role needs to deploy new code to this function and smoke-test it."
   value       = data.aws_iam_policy_document.deploy.json
 }
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the function."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "alarm_names" {
+  description = "Alarms that deploy-lambda.sh watches during a canary (pass them as --alarms)."
+  value       = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+}

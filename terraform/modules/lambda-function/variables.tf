@@ -158,3 +158,38 @@ variable "users_table" {
   description = "The DynamoDB users table (dynamodb-table module outputs): sets USERS_TABLE and lets the function role call GetItem, PutItem and BatchWriteItem on it. null keeps users in process."
   default     = null
 }
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic notified when an alarm changes state; null notifies nobody (canaries still roll back)."
+  default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null || can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:.+$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN."
+  }
+}
+
+variable "alarm_5xx_percent" {
+  type        = number
+  description = "Share of 5xx answers (percent, per minute) above which the 5xx alarm fires and a canary rolls back."
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_5xx_percent > 0 && var.alarm_5xx_percent <= 100
+    error_message = "alarm_5xx_percent must be above 0 and at most 100."
+  }
+}
+
+variable "alarm_p99_seconds" {
+  type        = number
+  description = "p99 request duration (seconds) above which the latency alarm fires and a canary rolls back."
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.alarm_p99_seconds > 0
+    error_message = "alarm_p99_seconds must be positive."
+  }
+}

@@ -1,0 +1,341 @@
+//! CloudWatch Embedded Metric Format on stdout: Lambda's log pipeline turns
+//! each line into metrics, so no collector is needed.
+//!
+//! Each export writes the measurements since the last one (delta) as JSON
+//! objects, one per line, following the specification
+//! (docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
+//! `_aws.Timestamp` in epoch milliseconds, one `CloudWatchMetrics` directive
+//! per dimension-set list, at most 100 metrics per object and 100 values per
+//! metric (the rest goes to further lines), dimension values ASCII and at most
+//! 1024 characters. One Lambda invocation fits on one line.
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use opentelemetry::Key;
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    metrics::{
+        Temporality,
+        data::{AggregatedMetrics, MetricData, ResourceMetrics},
+        exporter::PushMetricExporter,
+    },
+};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use serde_json::{Map, Value, json};
+
+use super::catalog::{self, EmfMetric};
+
+const MAX_METRICS: usize = 100;
+const MAX_VALUES: usize = 100;
+const MAX_DIMENSION_VALUE: usize = 1024;
+
+pub(super) struct EmfExporter {
+    namespace: String,
+    /// `service` and, on Lambda, `function_name`.
+    base: Vec<(&'static str, String)>,
+}
+
+impl EmfExporter {
+    pub(super) fn new(namespace: String, resource: &Resource) -> Self {
+        let get = |key: &'static str| {
+            resource
+                .get(&Key::from_static_str(key))
+                .map(|v| v.to_string())
+        };
+        let mut base = vec![(
+            catalog::LAMBDA_SERVICE,
+            get(semconv::SERVICE_NAME).unwrap_or_default(),
+        )];
+        if let Some(function) = get(semconv::FAAS_NAME) {
+            base.push((catalog::LAMBDA_FUNCTION, function));
+        }
+        Self { namespace, base }
+    }
+}
+
+impl PushMetricExporter for EmfExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let points = points(metrics);
+        if points.is_empty() {
+            return Ok(());
+        }
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let mut text = String::new();
+        for line in render(&self.namespace, &self.base, &points, timestamp) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        // One locked write: log lines from other threads cannot cut into it.
+        std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string()))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> Temporality {
+        Temporality::Delta
+    }
+}
+
+/// One data point in our terms: its metric, attributes and values with counts.
+#[derive(Debug, Clone)]
+pub(super) struct Point {
+    pub metric: &'static EmfMetric,
+    pub attributes: BTreeMap<String, String>,
+    pub values: Vec<(f64, u64)>,
+}
+
+fn points(metrics: &ResourceMetrics) -> Vec<Point> {
+    let mut out = Vec::new();
+    for scope in metrics.scope_metrics() {
+        for metric in scope.metrics() {
+            let Some(entry) = catalog::lambda_metric(metric.name()) else {
+                continue;
+            };
+            let mut push = |attributes: &mut dyn Iterator<Item = &opentelemetry::KeyValue>,
+                            values: Vec<(f64, u64)>| {
+                if values.iter().any(|(_, n)| *n > 0) {
+                    out.push(Point {
+                        metric: entry,
+                        attributes: attributes
+                            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+                            .collect(),
+                        values,
+                    });
+                }
+            };
+            match metric.data() {
+                AggregatedMetrics::F64(MetricData::Histogram(h)) => {
+                    for p in h.data_points() {
+                        let values = histogram_values(
+                            &p.bounds().collect::<Vec<_>>(),
+                            &p.bucket_counts().collect::<Vec<_>>(),
+                            (p.min(), p.max(), p.sum(), p.count()),
+                        );
+                        push(&mut p.attributes(), values);
+                    }
+                }
+                AggregatedMetrics::U64(MetricData::Sum(s)) => {
+                    for p in s.data_points() {
+                        push(&mut p.attributes(), vec![(p.value() as f64, 1)]);
+                    }
+                }
+                // Our catalogue has no other kinds.
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Values with counts from a delta histogram: the exact value when there is
+/// one, else each non-empty bucket's middle, kept within min and max.
+fn histogram_values(
+    bounds: &[f64],
+    counts: &[u64],
+    (min, max, sum, count): (Option<f64>, Option<f64>, f64, u64),
+) -> Vec<(f64, u64)> {
+    if count == 1 {
+        return vec![(sum, 1)];
+    }
+    let (min, max) = (min.unwrap_or(0.0), max.unwrap_or(sum));
+    counts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| {
+            let lower = if i == 0 { min } else { bounds[i - 1].max(min) };
+            let upper = bounds.get(i).map_or(max, |b| b.min(max));
+            ((lower + upper) / 2.0, *n)
+        })
+        .collect()
+}
+
+/// The JSON lines for `points`, each a valid EMF object.
+pub(super) fn render(
+    namespace: &str,
+    base: &[(&'static str, String)],
+    points: &[Point],
+    timestamp: u64,
+) -> Vec<String> {
+    let mut objects: Vec<Object> = Vec::new();
+    for point in points {
+        let fields = dimension_fields(point);
+        for chunk in expand(&point.values).chunks(MAX_VALUES) {
+            let value = if chunk.len() == 1 {
+                json!(chunk[0])
+            } else {
+                json!(chunk)
+            };
+            match objects
+                .iter_mut()
+                .find(|o| o.accepts(point.metric, &fields))
+            {
+                Some(object) => object.add(point.metric, &fields, value),
+                None => {
+                    let mut object = Object::default();
+                    object.add(point.metric, &fields, value);
+                    objects.push(object);
+                }
+            }
+        }
+    }
+    objects
+        .into_iter()
+        .map(|o| o.to_json(namespace, base, timestamp).to_string())
+        .collect()
+}
+
+/// Values repeated by their counts (EMF takes plain numbers).
+fn expand(values: &[(f64, u64)]) -> Vec<f64> {
+    values
+        .iter()
+        .flat_map(|(v, n)| std::iter::repeat_n(*v, *n as usize))
+        .collect()
+}
+
+/// The attributes a point's dimension sets use, cleaned to CloudWatch's
+/// rules; an attribute that cannot be a dimension value is left out.
+fn dimension_fields(point: &Point) -> BTreeMap<&'static str, String> {
+    let mut fields = BTreeMap::new();
+    for key in point
+        .metric
+        .extra_dimension_sets
+        .iter()
+        .flat_map(|s| s.iter())
+    {
+        if let Some(value) = point.attributes.get(*key).and_then(|v| dimension_value(v)) {
+            fields.insert(*key, value);
+        }
+    }
+    fields
+}
+
+fn dimension_value(raw: &str) -> Option<String> {
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_DIMENSION_VALUE)
+        .collect();
+    (!clean.trim().is_empty()).then_some(clean)
+}
+
+/// One EMF object being filled.
+#[derive(Default)]
+struct Object {
+    fields: BTreeMap<&'static str, String>,
+    metrics: Vec<(&'static EmfMetric, Value)>,
+}
+
+impl Object {
+    fn accepts(&self, metric: &EmfMetric, fields: &BTreeMap<&'static str, String>) -> bool {
+        self.metrics.len() < MAX_METRICS
+            && !self.metrics.iter().any(|(m, _)| m.name == metric.name)
+            && fields
+                .iter()
+                .all(|(k, v)| self.fields.get(k).is_none_or(|mine| mine == v))
+            // A set another metric here relies on must not gain a key it lacks.
+            && self.metrics.iter().all(|(m, _)| same_keys(m, metric, fields, &self.fields))
+    }
+
+    fn add(
+        &mut self,
+        metric: &'static EmfMetric,
+        fields: &BTreeMap<&'static str, String>,
+        value: Value,
+    ) {
+        self.fields
+            .extend(fields.iter().map(|(k, v)| (*k, v.clone())));
+        self.metrics.push((metric, value));
+    }
+
+    fn to_json(&self, namespace: &str, base: &[(&'static str, String)], timestamp: u64) -> Value {
+        let base_keys: Vec<&str> = base
+            .iter()
+            .filter(|(_, v)| dimension_value(v).is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        // Metrics with the same dimension sets share one directive.
+        let mut directives: Vec<(Vec<Vec<&str>>, Vec<Value>)> = Vec::new();
+        for (metric, _) in &self.metrics {
+            let sets: Vec<Vec<&str>> = metric
+                .extra_dimension_sets
+                .iter()
+                .filter(|set| set.iter().all(|k| self.fields.contains_key(k)))
+                .map(|set| base_keys.iter().chain(set.iter()).copied().collect())
+                .collect();
+            let definition = json!({ "Name": metric.name, "Unit": metric.unit });
+            match directives.iter_mut().find(|(s, _)| *s == sets) {
+                Some((_, metrics)) => metrics.push(definition),
+                None => directives.push((sets, vec![definition])),
+            }
+        }
+        let mut root = Map::new();
+        for (key, value) in base {
+            if let Some(value) = dimension_value(value) {
+                root.insert((*key).to_owned(), Value::String(value));
+            }
+        }
+        for (key, value) in &self.fields {
+            root.insert((*key).to_owned(), Value::String(value.clone()));
+        }
+        for (metric, value) in &self.metrics {
+            root.insert(metric.name.to_owned(), value.clone());
+        }
+        let directives: Vec<Value> = directives
+            .into_iter()
+            .map(|(sets, metrics)| {
+                json!({ "Namespace": namespace, "Dimensions": sets, "Metrics": metrics })
+            })
+            .collect();
+        root.insert(
+            "_aws".to_owned(),
+            json!({ "Timestamp": timestamp, "CloudWatchMetrics": directives }),
+        );
+        Value::Object(root)
+    }
+}
+
+/// Adding `new` (with `fields`) to an object already holding `held` must not
+/// give `held` a dimension set it did not have alone: both agree on every key
+/// either of them uses.
+fn same_keys(
+    held: &EmfMetric,
+    new: &EmfMetric,
+    fields: &BTreeMap<&'static str, String>,
+    object_fields: &BTreeMap<&'static str, String>,
+) -> bool {
+    let uses = |m: &EmfMetric, key: &str| m.extra_dimension_sets.iter().any(|s| s.contains(&key));
+    fields
+        .keys()
+        .all(|k| !uses(held, k) || object_fields.contains_key(k))
+        && object_fields
+            .keys()
+            .all(|k| !uses(new, k) || fields.contains_key(k))
+}
+
+#[cfg(test)]
+#[path = "emf_tests.rs"]
+mod tests;

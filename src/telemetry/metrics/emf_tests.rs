@@ -1,0 +1,181 @@
+use super::*;
+use serde_json::Value;
+
+fn base() -> Vec<(&'static str, String)> {
+    vec![
+        ("service", "shop".to_owned()),
+        ("function_name", "shop-fn".to_owned()),
+    ]
+}
+
+fn point(instrument: &str, attributes: &[(&str, &str)], values: Vec<(f64, u64)>) -> Point {
+    Point {
+        metric: catalog::lambda_metric(instrument).unwrap(),
+        attributes: attributes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        values,
+    }
+}
+
+fn parse(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn server(route: Option<&str>, values: Vec<(f64, u64)>) -> Point {
+    let mut attributes = vec![
+        ("http.response.status_class", "2xx"),
+        ("http.request.method", "GET"),
+    ];
+    if let Some(route) = route {
+        attributes.push(("http.route", route));
+    }
+    point(catalog::SERVER_DURATION, &attributes, values)
+}
+
+#[test]
+fn one_invocation_is_one_object_with_its_dimension_sets() {
+    let points = [
+        server(Some("/api/users/{id}"), vec![(0.012, 1)]),
+        point(catalog::COLDSTARTS, &[], vec![(1.0, 1)]),
+    ];
+    let lines = render("Shop", &base(), &points, 1_700_000_000_000);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let object = &parse(&lines)[0];
+    assert_eq!(object["_aws"]["Timestamp"], 1_700_000_000_000u64);
+    assert_eq!(object["service"], "shop");
+    assert_eq!(object["function_name"], "shop-fn");
+    assert_eq!(object["http.route"], "/api/users/{id}");
+    assert_eq!(object["http.server.request.duration"], 0.012);
+    assert_eq!(object["ColdStart"], 1.0);
+    assert_eq!(
+        object["_aws"]["CloudWatchMetrics"],
+        json!([
+            {
+                "Namespace": "Shop",
+                "Dimensions": [
+                    ["service", "function_name"],
+                    ["service", "function_name", "http.response.status_class"],
+                    ["service", "function_name", "http.route", "http.response.status_class"]
+                ],
+                "Metrics": [{ "Name": "http.server.request.duration", "Unit": "Seconds" }]
+            },
+            {
+                "Namespace": "Shop",
+                "Dimensions": [["service", "function_name"]],
+                "Metrics": [{ "Name": "ColdStart", "Unit": "Count" }]
+            }
+        ])
+    );
+}
+
+#[test]
+fn an_unmatched_path_has_no_route_dimension_set() {
+    let lines = render("Shop", &base(), &[server(None, vec![(0.001, 1)])], 1);
+    let object = &parse(&lines)[0];
+    assert!(object.get("http.route").is_none());
+    assert_eq!(
+        object["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([
+            ["service", "function_name"],
+            ["service", "function_name", "http.response.status_class"]
+        ])
+    );
+}
+
+#[test]
+fn two_routes_go_to_two_objects() {
+    let points = [
+        server(Some("/a"), vec![(0.1, 1)]),
+        server(Some("/b"), vec![(0.2, 1)]),
+    ];
+    let objects = parse(&render("Shop", &base(), &points, 1));
+    let routes: Vec<&str> = objects
+        .iter()
+        .map(|o| o["http.route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, ["/a", "/b"]);
+}
+
+#[test]
+fn more_than_100_values_are_split_across_lines() {
+    let lines = render(
+        "Shop",
+        &base(),
+        &[server(Some("/a"), vec![(0.1, 150), (0.3, 100)])],
+        1,
+    );
+    let sizes: Vec<usize> = parse(&lines)
+        .iter()
+        .map(|o| o["http.server.request.duration"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [100, 100, 50]);
+}
+
+#[test]
+fn more_than_100_metrics_are_split_across_lines() {
+    let metrics: Vec<Point> = (0..150)
+        .map(|i| {
+            let metric: &'static EmfMetric = Box::leak(Box::new(EmfMetric {
+                instrument: "x",
+                name: Box::leak(format!("m{i}").into_boxed_str()),
+                unit: "Count",
+                extra_dimension_sets: &[&[]],
+            }));
+            Point {
+                metric,
+                attributes: BTreeMap::new(),
+                values: vec![(1.0, 1)],
+            }
+        })
+        .collect();
+    let objects = parse(&render("Shop", &base(), &metrics, 1));
+    let counts: Vec<usize> = objects
+        .iter()
+        .map(|o| {
+            o["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(counts, [100, 50]);
+}
+
+#[test]
+fn dimension_values_are_ascii_and_at_most_1024_characters() {
+    let long = format!("/{}", "é".repeat(2000));
+    let object = &parse(&render(
+        "Shop",
+        &base(),
+        &[server(Some(&long), vec![(0.1, 1)])],
+        1,
+    ))[0];
+    let route = object["http.route"].as_str().unwrap();
+    assert_eq!(route.len(), 1024);
+    assert!(route.chars().skip(1).all(|c| c == '_'));
+    let blank = &parse(&render(
+        "Shop",
+        &base(),
+        &[server(Some("  "), vec![(0.1, 1)])],
+        1,
+    ))[0];
+    assert!(blank.get("http.route").is_none());
+}
+
+#[test]
+fn histogram_values_are_exact_for_one_and_bucketed_for_more() {
+    let bounds = [0.1, 1.0];
+    assert_eq!(
+        histogram_values(&bounds, &[0, 1, 0], (Some(0.4), Some(0.4), 0.4, 1)),
+        [(0.4, 1)]
+    );
+    assert_eq!(
+        histogram_values(&bounds, &[2, 0, 1], (Some(0.0), Some(3.0), 3.1, 3)),
+        [(0.05, 2), (2.0, 1)]
+    );
+}

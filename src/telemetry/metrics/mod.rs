@@ -1,0 +1,291 @@
+//! Request metrics: the meter provider, its exporter, and the instruments
+//! handlers and middleware record into.
+//!
+//! Instruments are made once at start-up and shared as a [`Metrics`] handle
+//! (in `AppState` and the request middleware). Recording only updates the
+//! SDK's in-memory aggregates; export runs on the SDK's reader thread, so
+//! exporter trouble never reaches a request. Temporality is delta everywhere:
+//! the collector's `awsemf` exporter does not turn cumulative histograms into
+//! deltas, and our EMF writer reports each Lambda invocation's own values.
+//!
+//! Names, units, buckets and CloudWatch dimensions live in [`catalog`].
+
+pub mod catalog;
+mod console;
+mod emf;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram, MeterProvider as _},
+};
+use opentelemetry_otlp::{MetricExporter as OtlpExporter, WithExportConfig};
+use opentelemetry_sdk::{
+    Resource,
+    metrics::{PeriodicReader, SdkMeterProvider, Temporality},
+};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use super::{TelemetryError, flush::Flusher};
+use crate::config::{Config, MetricsExporter, OtlpProtocol};
+
+/// What one finished request contributes to `http.server.request.duration`.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerFacts<'a> {
+    pub method: &'a http::Method,
+    /// The matched route; `None` for an unmatched path (never the raw path).
+    pub route: Option<&'a str>,
+    pub status: u16,
+    pub scheme: &'a str,
+    pub duration: Duration,
+}
+
+/// The instruments, or nothing when `OTEL_METRICS_EXPORTER=none`. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics(Option<Arc<Instruments>>);
+
+#[derive(Debug)]
+struct Instruments {
+    server: Histogram<f64>,
+    client: Histogram<f64>,
+    aws_call: Histogram<f64>,
+    coldstarts: Counter<u64>,
+}
+
+impl Metrics {
+    fn from_provider(provider: &SdkMeterProvider) -> Self {
+        let meter = provider.meter(env!("CARGO_PKG_NAME"));
+        let duration = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(catalog::DURATION_BUCKETS.to_vec())
+                .build()
+        };
+        Self(Some(Arc::new(Instruments {
+            server: duration(
+                catalog::SERVER_DURATION,
+                "Duration of HTTP server requests.",
+            ),
+            client: duration(
+                catalog::CLIENT_DURATION,
+                "Duration of HTTP client requests.",
+            ),
+            aws_call: duration(catalog::AWS_CALL_DURATION, "Duration of AWS SDK calls."),
+            coldstarts: meter
+                .u64_counter(catalog::COLDSTARTS)
+                .with_unit("{coldstart}")
+                .with_description("Number of invocation cold starts.")
+                .build(),
+        })))
+    }
+
+    /// Records one served request.
+    pub fn record_server(&self, facts: &ServerFacts<'_>) {
+        let Some(i) = &self.0 else { return };
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD,
+            known_method(facts.method),
+        ));
+        if let Some(route) = facts.route {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        }
+        attributes.push(KeyValue::new(
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(facts.status),
+        ));
+        attributes.push(KeyValue::new(
+            catalog::STATUS_CLASS,
+            catalog::status_class(facts.status),
+        ));
+        attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme(facts.scheme)));
+        if facts.status >= 500 {
+            // Semconv: a server error's type is its status code.
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, facts.status.to_string()));
+        }
+        i.server.record(facts.duration.as_secs_f64(), &attributes);
+    }
+
+    /// Records one upstream HTTP call: its status, or the error that ended it.
+    pub fn record_client(
+        &self,
+        method: &http::Method,
+        server_address: &str,
+        outcome: Result<u16, &'static str>,
+        duration: Duration,
+    ) {
+        let Some(i) = &self.0 else { return };
+        let mut attributes = vec![
+            KeyValue::new(semconv::HTTP_REQUEST_METHOD, known_method(method)),
+            KeyValue::new(semconv::SERVER_ADDRESS, server_address.to_owned()),
+        ];
+        match outcome {
+            Ok(status) => {
+                attributes.push(KeyValue::new(
+                    semconv::HTTP_RESPONSE_STATUS_CODE,
+                    i64::from(status),
+                ));
+                if status >= 400 {
+                    attributes.push(KeyValue::new(semconv::ERROR_TYPE, status.to_string()));
+                }
+            }
+            Err(error_type) => attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type)),
+        }
+        i.client.record(duration.as_secs_f64(), &attributes);
+    }
+
+    /// Records one AWS SDK call (`service` `DynamoDB`, `method` `GetItem`);
+    /// `error_type` is the error's kind when the call failed.
+    pub fn record_aws_call(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        error_type: Option<&'static str>,
+        duration: Duration,
+    ) {
+        let Some(i) = &self.0 else { return };
+        let mut attributes = vec![
+            KeyValue::new(catalog::RPC_SYSTEM, "aws-api"),
+            KeyValue::new(catalog::RPC_SERVICE, service),
+            KeyValue::new(catalog::RPC_METHOD, method),
+        ];
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        }
+        i.aws_call.record(duration.as_secs_f64(), &attributes);
+    }
+
+    /// Counts the first invocation of a Lambda sandbox.
+    pub fn record_coldstart(&self) {
+        if let Some(i) = &self.0 {
+            i.coldstarts.add(1, &[]);
+        }
+    }
+}
+
+/// Semconv keeps the method attribute low-cardinality: unknown methods are `_OTHER`.
+fn known_method(method: &http::Method) -> &'static str {
+    use http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => "_OTHER",
+    }
+}
+
+fn scheme(scheme: &str) -> &'static str {
+    if scheme.eq_ignore_ascii_case("https") {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// Owns the meter provider and, for a remote exporter, a bounded flush for Lambda.
+pub(super) struct Exporting {
+    provider: SdkMeterProvider,
+    /// `None` for EMF and console: writing to stdout needs no deadline, and
+    /// skipping the extra thread saves a wake-up per invocation.
+    flusher: Option<Flusher>,
+}
+
+impl Exporting {
+    /// The provider for the configured exporter, or `None` for `none`.
+    pub(super) fn new(
+        config: &Config,
+        resource: Resource,
+        namespace: String,
+    ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
+        let builder = SdkMeterProvider::builder().with_resource(resource.clone());
+        // The reader reads OTEL_METRIC_EXPORT_INTERVAL itself (default 60 s).
+        let builder = match config.metrics_exporter {
+            MetricsExporter::None => return Ok(None),
+            MetricsExporter::Otlp => {
+                let exporter = match config.metrics_otlp_protocol {
+                    OtlpProtocol::HttpProtobuf => OtlpExporter::builder()
+                        .with_http()
+                        .with_endpoint(&config.otlp_metrics_endpoint)
+                        .with_temporality(Temporality::Delta)
+                        .build()?,
+                    OtlpProtocol::Grpc => OtlpExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(&config.otlp_metrics_endpoint)
+                        .with_temporality(Temporality::Delta)
+                        .build()?,
+                };
+                builder.with_reader(PeriodicReader::builder(exporter).build())
+            }
+            MetricsExporter::Emf => {
+                let exporter = emf::EmfExporter::new(namespace, &resource);
+                builder.with_reader(PeriodicReader::builder(exporter).build())
+            }
+            MetricsExporter::Console => {
+                builder.with_reader(PeriodicReader::builder(console::ConsoleExporter).build())
+            }
+        };
+        let provider = builder.build();
+        let metrics = Metrics::from_provider(&provider);
+        let flusher = match config.metrics_exporter {
+            MetricsExporter::Otlp => {
+                let flushing = provider.clone();
+                let flusher = Flusher::spawn("otel-metrics-flush", move || flush(&flushing))
+                    .map_err(|e| {
+                        TelemetryError::Setup(format!("cannot start the flush thread: {e}"))
+                    })?;
+                Some(flusher)
+            }
+            _ => None,
+        };
+        Ok(Some((Self { provider, flusher }, metrics)))
+    }
+
+    /// Exports what was recorded so far, waiting until `deadline` for a
+    /// remote exporter.
+    pub(super) fn flush(&self, deadline: Instant) -> bool {
+        match &self.flusher {
+            Some(flusher) => flusher.flush_until(deadline),
+            None => {
+                flush(&self.provider);
+                true
+            }
+        }
+    }
+
+    pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
+        drop(self.flusher);
+        Ok(self.provider.shutdown_with_timeout(timeout)?)
+    }
+}
+
+fn flush(provider: &SdkMeterProvider) {
+    if let Err(e) = provider.force_flush() {
+        tracing::debug!(error = %e, "metrics flush failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_and_schemes_stay_low_cardinality() {
+        let custom = http::Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(known_method(&custom), "_OTHER");
+        assert_eq!(known_method(&http::Method::GET), "GET");
+        assert_eq!(scheme("HTTPS"), "https");
+        assert_eq!(scheme("gopher"), "http");
+    }
+}

@@ -1,0 +1,153 @@
+# Metrics, dashboard and the alarms that guard deployments.
+#
+# The app sends delta OTLP metrics to the sidecar; its awsemf exporter writes
+# them as EMF into the metrics log group with the dimension sets of
+# config/ecs.yaml. awsemf sends a histogram as count/sum/min/max only, so
+# percentiles come from the ALB's TargetResponseTime; request counts and the
+# per-route status classes from http.server.request.duration.
+# tests/metrics_catalog.rs checks every custom metric and dimension set named
+# here against what the service emits.
+
+locals {
+  metrics_namespace = module.app_environment.variables["METRICS_NAMESPACE"]
+  service           = module.app_environment.variables["OTEL_SERVICE_NAME"]
+  alarm_actions     = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+  lb_dimensions     = ["LoadBalancer", aws_lb.this.arn_suffix, "TargetGroup", aws_lb_target_group.this.arn_suffix]
+
+  # Requests of one status class, per route (CloudWatch SEARCH, so new routes appear by themselves).
+  class_by_route = { for class in ["4xx", "5xx"] : class => "SEARCH('{${local.metrics_namespace},service.name,http.route,http.response.status_class} MetricName=\"http.server.request.duration\" service.name=\"${local.service}\" http.response.status_class=\"${class}\"', 'SampleCount', 60)" }
+  aws_calls      = "SEARCH('{${local.metrics_namespace},service.name,rpc.service,rpc.method} MetricName=\"rpc.client.call.duration\" service.name=\"${local.service}\"', 'Average', 60)"
+
+  container_metric = {
+    for pair in setproduct(["ContainerCpuUtilized", "ContainerMemoryUtilized"], [local.app_container, local.collector_container]) :
+    "${pair[0]}-${pair[1]}" => ["ECS/ContainerInsights", pair[0], "ClusterName", aws_ecs_cluster.this.name, "ServiceName", var.name, "ContainerName", pair[1]]
+  }
+}
+
+module "metrics_logs" {
+  source = "../log-group"
+
+  name              = "/ecs/${var.name}/metrics"
+  retention_in_days = var.log_retention_in_days
+  kms_key_arn       = var.log_kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title = "Requests per minute", region = local.region, stat = "SampleCount", period = 60
+          metrics = [
+            [local.metrics_namespace, "http.server.request.duration", "service.name", local.service, { label = "app" }],
+            concat(["AWS/ApplicationELB", "RequestCount"], local.lb_dimensions, [{ stat = "Sum", label = "ALB" }]),
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "Latency (ALB target response time)", region = local.region, period = 60
+          metrics = [
+            concat(["AWS/ApplicationELB", "TargetResponseTime"], local.lb_dimensions, [{ stat = "p50", label = "p50" }]),
+            concat(["AWS/ApplicationELB", "TargetResponseTime"], local.lb_dimensions, [{ stat = "p99", label = "p99" }]),
+            [local.metrics_namespace, "http.server.request.duration", "service.name", local.service, { stat = "Average", label = "app average" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title   = "4xx per minute by route", region = local.region, period = 60
+          metrics = [[{ expression = local.class_by_route["4xx"], id = "e4", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title   = "5xx per minute by route", region = local.region, period = 60
+          metrics = [[{ expression = local.class_by_route["5xx"], id = "e5", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 12, width = 12, height = 6
+        properties = {
+          title   = "DynamoDB call duration (average)", region = local.region, period = 60
+          metrics = [[{ expression = local.aws_calls, id = "d", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 12, width = 12, height = 6
+        properties = {
+          title   = "CPU and memory by container (Container Insights, enhanced)", region = local.region, stat = "Average", period = 60
+          metrics = [for key, metric in local.container_metric : concat(metric, [{ label = key }])]
+        }
+      },
+    ]
+  })
+}
+
+# The share of 5xx answers in the last minutes; a deployment that trips it rolls back.
+resource "aws_cloudwatch_metric_alarm" "server_errors" {
+  alarm_name          = "${var.name}-5xx-rate"
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of requests answered 5xx."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(total > 0, 100 * FILL(errors, 0) / total, 0)"
+    label       = "5xx %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "http.server.request.duration"
+      dimensions  = { "service.name" = local.service, "http.response.status_class" = "5xx" }
+      stat        = "SampleCount"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "total"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "http.server.request.duration"
+      dimensions  = { "service.name" = local.service }
+      stat        = "SampleCount"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency" {
+  alarm_name          = "${var.name}-p99-latency"
+  alarm_description   = "p99 target response time above ${var.alarm_p99_seconds} s."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "TargetResponseTime"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+  extended_statistic  = "p99"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_p99_seconds
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}

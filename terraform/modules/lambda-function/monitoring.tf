@@ -1,0 +1,157 @@
+# Metrics, dashboard and the alarms that guard deployments.
+#
+# The function writes one EMF line per invocation (no collector involved), so
+# CloudWatch keeps every value and percentiles of our own metrics work.
+# Lambda's own metrics (duration, throttles, concurrency) come from AWS/Lambda;
+# init duration only exists in the REPORT log lines, hence the Logs Insights
+# widget. tests/metrics_catalog.rs checks every custom metric and dimension
+# set named here against the EMF lines the function really writes.
+
+locals {
+  metrics_namespace = module.app_environment.variables["METRICS_NAMESPACE"]
+  service           = module.app_environment.variables["OTEL_SERVICE_NAME"]
+  alarm_actions     = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
+
+  class_by_route = { for class in ["4xx", "5xx"] : class => "SEARCH('{${local.metrics_namespace},service,function_name,http.route,http.response.status_class} MetricName=\"http.server.request.duration\" service=\"${local.service}\" function_name=\"${var.function_name}\" http.response.status_class=\"${class}\"', 'SampleCount', 60)" }
+  aws_calls      = "SEARCH('{${local.metrics_namespace},service,function_name,rpc.service,rpc.method} MetricName=\"rpc.client.call.duration\" service=\"${local.service}\" function_name=\"${var.function_name}\"', 'p99', 60)"
+}
+
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.function_name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title = "Requests per minute", region = local.region, stat = "SampleCount", period = 60
+          metrics = [
+            [local.metrics_namespace, "http.server.request.duration", "service", local.service, "function_name", var.function_name, { label = "requests" }],
+            [local.metrics_namespace, "ColdStart", "service", local.service, "function_name", var.function_name, { stat = "Sum", label = "cold starts" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title = "Request latency", region = local.region, period = 60
+          metrics = [
+            [local.metrics_namespace, "http.server.request.duration", "service", local.service, "function_name", var.function_name, { stat = "p50", label = "p50" }],
+            [local.metrics_namespace, "http.server.request.duration", "service", local.service, "function_name", var.function_name, { stat = "p99", label = "p99" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 12, height = 6
+        properties = {
+          title   = "4xx per minute by route", region = local.region, period = 60
+          metrics = [[{ expression = local.class_by_route["4xx"], id = "e4", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 6, width = 12, height = 6
+        properties = {
+          title   = "5xx per minute by route", region = local.region, period = 60
+          metrics = [[{ expression = local.class_by_route["5xx"], id = "e5", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 12, width = 12, height = 6
+        properties = {
+          title   = "DynamoDB call duration (p99)", region = local.region, period = 60
+          metrics = [[{ expression = local.aws_calls, id = "d", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 12, width = 12, height = 6
+        properties = {
+          title = "Lambda duration", region = local.region, period = 60
+          metrics = [
+            ["AWS/Lambda", "Duration", "FunctionName", var.function_name, { stat = "p50", label = "p50" }],
+            ["AWS/Lambda", "Duration", "FunctionName", var.function_name, { stat = "p99", label = "p99" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title = "Throttles and concurrency", region = local.region, period = 60
+          metrics = [
+            ["AWS/Lambda", "Throttles", "FunctionName", var.function_name, { stat = "Sum" }],
+            ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", var.function_name, { stat = "Maximum" }],
+          ]
+        }
+      },
+      {
+        type = "log", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Init duration (cold starts, from REPORT lines)"
+          region = local.region
+          query  = "SOURCE '${module.logs.name}' | filter @type = \"REPORT\" and ispresent(@initDuration) | stats count() as coldstarts, avg(@initDuration) as avg_ms, pct(@initDuration, 99) as p99_ms by bin(5m)"
+          view   = "timeSeries"
+        }
+      },
+    ]
+  })
+}
+
+# The share of 5xx answers; a canary that trips it is rolled back by deploy-lambda.sh.
+resource "aws_cloudwatch_metric_alarm" "server_errors" {
+  alarm_name          = "${var.function_name}-5xx-rate"
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of requests answered 5xx."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(total > 0, 100 * FILL(errors, 0) / total, 0)"
+    label       = "5xx %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "http.server.request.duration"
+      dimensions  = { "service" = local.service, "function_name" = var.function_name, "http.response.status_class" = "5xx" }
+      stat        = "SampleCount"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "total"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "http.server.request.duration"
+      dimensions  = { "service" = local.service, "function_name" = var.function_name }
+      stat        = "SampleCount"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "latency" {
+  alarm_name          = "${var.function_name}-p99-latency"
+  alarm_description   = "p99 request duration above ${var.alarm_p99_seconds} s."
+  namespace           = local.metrics_namespace
+  metric_name         = "http.server.request.duration"
+  dimensions          = { "service" = local.service, "function_name" = var.function_name }
+  extended_statistic  = "p99"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_p99_seconds
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
