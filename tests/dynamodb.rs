@@ -9,7 +9,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::common::v1::any_value::Value as Proto;
+use opentelemetry_proto::tonic::{
+    common::v1::any_value::Value as Proto, metrics::v1::metric::Data,
+};
 use serde_json::{Value, json};
 use support::{
     TestResult, XRAY_PARENT, XRAY_ROOT, XRAY_TRACE_HEX,
@@ -17,7 +19,7 @@ use support::{
     client,
     dynamodb::{DynamoDbLocal, REGION, TABLE, aws_env, seed},
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
-    otlp::{ClosedPort, Receiver},
+    otlp::{ClosedPort, Receiver, typed},
     process::{App, command},
     xray::{document_of, fresh_root, translate},
 };
@@ -184,6 +186,44 @@ async fn each_dynamodb_call_is_one_client_span_and_carries_its_trace_header() ->
     assert_eq!(status, 200);
     stop(&mut app);
     let spans = receiver.drain();
+
+    // Every call's duration is a metric too (sampled or not), by operation;
+    // the conditional put that failed carries its error's kind.
+    let mut calls = std::collections::BTreeMap::<(String, String), u64>::new();
+    for received in receiver.drain_metrics() {
+        if received.metric.name != "rpc.client.call.duration" {
+            continue;
+        }
+        assert_eq!(received.metric.unit, "s");
+        let Some(Data::Histogram(histogram)) = &received.metric.data else {
+            panic!("rpc.client.call.duration must be a histogram");
+        };
+        for point in &histogram.data_points {
+            let attrs = typed(&point.attributes);
+            let text = |k: &str| match attrs.get(k) {
+                Some(Proto::StringValue(v)) => v.clone(),
+                _ => String::new(),
+            };
+            assert_eq!(text("rpc.service"), "DynamoDB");
+            *calls
+                .entry((text("rpc.method"), text("error.type")))
+                .or_default() += point.count;
+        }
+    }
+    assert_eq!(
+        calls,
+        [
+            (("GetItem".to_owned(), String::new()), 2),
+            (
+                (
+                    "PutItem".to_owned(),
+                    "ConditionalCheckFailedException".to_owned()
+                ),
+                1
+            ),
+        ]
+        .into(),
+    );
 
     let names: Vec<&str> = spans.iter().map(|s| s.span.name.as_str()).collect();
     let mut sorted = names.clone();

@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
 
-use crate::config::{Config, Target, TracesAuth};
+use crate::{
+    config::{Config, Target, TracesAuth},
+    telemetry::metrics::Metrics,
+};
 
 pub use trace::TraceInterceptor;
 
@@ -56,7 +59,11 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
 /// `timeout` bounds the whole operation, retries included; each attempt
 /// gets an equal share of it (`AWS_MAX_ATTEMPTS`, 3 by default), so a
 /// hanging connection still leaves time to retry.
-pub fn dynamodb_client(sdk: &SdkConfig, timeout: Duration) -> aws_sdk_dynamodb::Client {
+pub fn dynamodb_client(
+    sdk: &SdkConfig,
+    timeout: Duration,
+    metrics: Metrics,
+) -> aws_sdk_dynamodb::Client {
     let attempts = sdk.retry_config().map_or(3, |r| r.max_attempts()).max(1);
     let attempt_timeout = timeout / attempts;
     let timeouts = TimeoutConfig::builder()
@@ -66,7 +73,7 @@ pub fn dynamodb_client(sdk: &SdkConfig, timeout: Duration) -> aws_sdk_dynamodb::
         .build();
     let config = aws_sdk_dynamodb::config::Builder::from(sdk)
         .timeout_config(timeouts)
-        .interceptor(TraceInterceptor::new(sdk))
+        .interceptor(TraceInterceptor::new(sdk, metrics))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }

@@ -36,7 +36,10 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::telemetry::propagation::{XRAY_HEADER, xray_trace_id};
+use crate::telemetry::{
+    metrics::Metrics,
+    propagation::{XRAY_HEADER, xray_trace_id},
+};
 
 /// Read by the collector's awsxray exporter to make an `aws` subsegment
 /// (the semconv crate marks these names deprecated; X-Ray still reads them).
@@ -47,12 +50,14 @@ const RPC_SERVICE: &str = "rpc.service";
 #[derive(Clone, Debug)]
 pub struct TraceInterceptor {
     region: Option<String>,
+    metrics: Metrics,
 }
 
 impl TraceInterceptor {
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+    pub fn new(sdk: &aws_config::SdkConfig, metrics: Metrics) -> Self {
         Self {
             region: sdk.region().map(ToString::to_string),
+            metrics,
         }
     }
 }
@@ -62,6 +67,8 @@ impl TraceInterceptor {
 struct CallSpan {
     span: tracing::Span,
     started: Instant,
+    service: String,
+    operation: String,
 }
 
 impl Storable for CallSpan {
@@ -81,9 +88,10 @@ impl Intercept for TraceInterceptor {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let (service, operation) = cfg
-            .load::<Metadata>()
-            .map_or(("AWS", "Call"), |m| (m.service(), m.name()));
+        let (service, operation) = cfg.load::<Metadata>().map_or_else(
+            || ("AWS".to_owned(), "Call".to_owned()),
+            |m| (m.service().to_owned(), m.name().to_owned()),
+        );
         let span = tracing::info_span!(
             "aws",
             otel.name = format!("{service}.{operation}"),
@@ -108,6 +116,8 @@ impl Intercept for TraceInterceptor {
         cfg.interceptor_state().store_put(CallSpan {
             span,
             started: Instant::now(),
+            service,
+            operation,
         });
         Ok(())
     }
@@ -151,12 +161,21 @@ impl Intercept for TraceInterceptor {
                 span.record(semconv::AWS_REQUEST_ID, id);
             }
         }
-        if let Some(Err(error)) = context.output_or_error() {
-            span.record("otel.status_code", "error");
-            span.record(semconv::ERROR_TYPE, error_type(response, error));
-        }
-        // An `rpc.client.call.duration` metric would be recorded here.
-        let _elapsed = call.started.elapsed();
+        let failed = match context.output_or_error() {
+            Some(Err(error)) => {
+                let kind = error_type(response, error);
+                span.record("otel.status_code", "error");
+                span.record(semconv::ERROR_TYPE, kind.as_str());
+                Some(kind)
+            }
+            _ => None,
+        };
+        self.metrics.record_aws_call(
+            &call.service,
+            &call.operation,
+            failed.as_deref(),
+            call.started.elapsed(),
+        );
         Ok(())
     }
 }

@@ -33,7 +33,11 @@ pub async fn run(
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<(), ServeError> {
     let metrics = telemetry.metrics();
-    let state = AppState::with_users(config, users::from_config(config, aws), metrics.clone())?;
+    let state = AppState::with_users(
+        config,
+        users::from_config(config, aws, metrics.clone()),
+        metrics.clone(),
+    )?;
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
         enabled: telemetry.enabled(),

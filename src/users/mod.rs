@@ -56,14 +56,16 @@ pub trait UserStore: Send + Sync {
 pub type SharedUserStore = Arc<dyn UserStore>;
 
 /// The store `config` asks for: DynamoDB when `USERS_TABLE` is set (with a
-/// client from `sdk`, the one aws-config load), else the in-process store.
+/// client from `sdk`, the one aws-config load, recording its calls' duration
+/// in `metrics`), else the in-process store.
 pub fn from_config(
     config: &crate::config::Config,
     sdk: Option<&aws_config::SdkConfig>,
+    metrics: crate::telemetry::metrics::Metrics,
 ) -> SharedUserStore {
     match (&config.users_table, sdk) {
         (Some(table), Some(sdk)) => {
-            let client = crate::aws::dynamodb_client(sdk, config.dynamodb_timeout);
+            let client = crate::aws::dynamodb_client(sdk, config.dynamodb_timeout, metrics);
             Arc::new(DynamoDbUsers::new(client, table.clone()))
         }
         _ => Arc::new(MemoryUsers::seeded(config.users_latency)),

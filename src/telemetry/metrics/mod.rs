@@ -144,19 +144,19 @@ impl Metrics {
     /// `error_type` is the error's kind when the call failed.
     pub fn record_aws_call(
         &self,
-        service: &'static str,
-        method: &'static str,
-        error_type: Option<&'static str>,
+        service: &str,
+        method: &str,
+        error_type: Option<&str>,
         duration: Duration,
     ) {
         let Some(i) = &self.0 else { return };
         let mut attributes = vec![
             KeyValue::new(catalog::RPC_SYSTEM, "aws-api"),
-            KeyValue::new(catalog::RPC_SERVICE, service),
-            KeyValue::new(catalog::RPC_METHOD, method),
+            KeyValue::new(catalog::RPC_SERVICE, service.to_owned()),
+            KeyValue::new(catalog::RPC_METHOD, method.to_owned()),
         ];
         if let Some(error_type) = error_type {
-            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type.to_owned()));
         }
         i.aws_call.record(duration.as_secs_f64(), &attributes);
     }
