@@ -9,7 +9,8 @@ exporter included, spans going to examples/otlp_sink); the difference divided
 by LARGE - SMALL is the cost of one request, start-up and shutdown cancelled out.
 
     bench/instructions.py --sink target/release/examples/otlp_sink \\
-        before=/path/to/old/axum-xray-otel after=target/release/axum-xray-otel
+        before=/path/to/old/axum-xray-otel after=target/release/axum-xray-otel \\
+        nometrics=target/release/axum-xray-otel,OTEL_METRICS_EXPORTER=none
 """
 
 import argparse
@@ -28,7 +29,8 @@ from bench import Process  # noqa: E402
 ROUTES = ["/api/users/42", "/api/database"]
 
 
-def instructions(binary: str, sink_endpoint: str, route: str, requests: int, traced: bool) -> int:
+def instructions(binary: str, sink_endpoint: str, route: str, requests: int, traced: bool,
+                 extra_env: dict[str, str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         env = {
@@ -36,6 +38,7 @@ def instructions(binary: str, sink_endpoint: str, route: str, requests: int, tra
             "USERS_LATENCY_MS": "0", "DATABASE_LATENCY_MS": "0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_endpoint,
             "OTEL_TRACES_EXPORTER": "otlp" if traced else "none",
+            **extra_env,
         }
         server = Process(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                           "--dump-instr=no", "--collect-systime=no", binary], env)
@@ -63,18 +66,20 @@ def main() -> None:
     p.add_argument("--small", type=int, default=200)
     p.add_argument("--large", type=int, default=1200)
     p.add_argument("--untraced", action="store_true", help="also count OTEL_TRACES_EXPORTER=none")
-    p.add_argument("binaries", nargs="+", help="label=path")
+    p.add_argument("binaries", nargs="+", help="label=path[,KEY=VALUE...] (extra environment)")
     args = p.parse_args()
     sink = Process([args.sink], {"PATH": os.environ["PATH"], "PORT": "0"})
     endpoint = f"http://127.0.0.1:{sink.port()}"
     rows = []
     try:
         for spec in args.binaries:
-            label, binary = spec.split("=", 1)
+            label, rest = spec.split("=", 1)
+            binary, *pairs = rest.split(",")
+            extra_env = dict(pair.split("=", 1) for pair in pairs)
             for traced in [True, False] if args.untraced else [True]:
                 for route in ROUTES:
-                    small = instructions(binary, endpoint, route, args.small, traced)
-                    large = instructions(binary, endpoint, route, args.large, traced)
+                    small = instructions(binary, endpoint, route, args.small, traced, extra_env)
+                    large = instructions(binary, endpoint, route, args.large, traced, extra_env)
                     per = (large - small) / (args.large - args.small)
                     rows.append({"binary": label, "traced": traced, "route": route,
                                  "instructions_per_request": round(per)})
