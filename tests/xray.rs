@@ -44,7 +44,8 @@ async fn via_alb(app: &App, path: &str, trace: &str) -> TestResult<u16> {
 }
 
 fn server_of<'a>(spans: &'a [Received], root: &str) -> &'a Received {
-    let hex = root.replace("1-", "").replace('-', "");
+    // Only the version prefix goes: the epoch part may end in "1" too.
+    let hex = root.strip_prefix("1-").unwrap_or(root).replace('-', "");
     spans
         .iter()
         .find(|s| s.is_server() && s.trace_id() == hex)
