@@ -376,9 +376,11 @@ impl Config {
         let otlp_traces_auth = traces_auth(&mut r, &otlp_traces_endpoint, otlp_protocol);
         let metrics_exporter = r.choice(
             OTEL_METRICS_EXPORTER,
-            match target {
-                Target::Http => MetricsExporter::Otlp,
-                Target::Lambda => MetricsExporter::Emf,
+            // EMF wherever no collector is implied: on Lambda, and on ECS when
+            // traces go straight to X-Ray (the awslogs driver delivers stdout).
+            match (target, &otlp_traces_auth) {
+                (Target::Http, TracesAuth::None) => MetricsExporter::Otlp,
+                _ => MetricsExporter::Emf,
             },
             &[
                 ("otlp", MetricsExporter::Otlp),
@@ -723,6 +725,21 @@ mod tests {
         assert_eq!(c.metrics_otlp_protocol, OtlpProtocol::Grpc);
         assert_eq!(c.otlp_traces_endpoint, "http://localhost:4318/v1/traces");
         assert_eq!(c.otlp_metrics_endpoint, "http://localhost:4317");
+        // Traces straight to X-Ray on ECS: no collector for OTLP metrics either.
+        let direct = [(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://xray.eu-west-1.amazonaws.com/v1/traces",
+        )];
+        assert_eq!(
+            parse(&direct).unwrap().metrics_exporter,
+            MetricsExporter::Emf
+        );
+        let mut kept = direct.to_vec();
+        kept.push(("OTEL_METRICS_EXPORTER", "otlp"));
+        assert_eq!(
+            parse(&kept).unwrap().metrics_exporter,
+            MetricsExporter::Otlp
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! What is emitted comes from running the binary: on Lambda, the dimension
 //! sets its EMF lines declare; on ECS, the attributes its OTLP metrics carry,
-//! kept by the `metric_declarations` of config/ecs.yaml (what awsemf does).
+//! kept by the `metric_declarations` of config/ecs.yaml (what awsemf does),
+//! and without a collector the sets its EMF lines declare.
 
 mod support;
 
@@ -17,7 +18,7 @@ use std::{
 use serde_json::Value;
 use support::{
     TestResult, client,
-    emf::{EmfFile, declared},
+    emf::{EmfFile, declared, problems},
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
     otlp::Receiver,
     process::{App, command},
@@ -278,6 +279,44 @@ async fn ecs_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>> {
     Ok(out)
 }
 
+/// ECS without a collector (`trace_export = "direct"`): the dimension sets of
+/// the EMF lines the binary writes on stdout, flushed at shutdown.
+async fn ecs_emf_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>> {
+    let mut app = App::start_http(&[
+        ("OTEL_TRACES_EXPORTER", "none".to_owned()),
+        ("OTEL_METRICS_EXPORTER", "emf".to_owned()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "600000".to_owned()),
+        ("USERS_LATENCY_MS", "0".to_owned()),
+        ("EXTERNAL_URL", upstream.url()),
+    ])?;
+    for (path, status) in [
+        ("/api/users/7", 200),
+        ("/api/external", 502),
+        ("/nope", 404),
+    ] {
+        let got = client().get(app.url(path)).send().await?.status().as_u16();
+        assert_eq!(got, status, "{path}");
+    }
+    app.terminate(Duration::from_secs(25));
+    let lines: Vec<Value> = app
+        .output()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "no EMF line at shutdown: {:#?}",
+        app.output()
+    );
+    for line in &lines {
+        assert_eq!(problems(line), Vec::<String>::new(), "{line}");
+        assert_eq!(line["service.name"], "axum-xray-otel");
+        assert!(line.get("function_name").is_none(), "{line}");
+    }
+    Ok(lines.iter().flat_map(declared).collect())
+}
+
 fn assert_all_emitted(what: &str, references: &[Reference], emitted: &BTreeSet<Reference>) {
     let missing: Vec<&Reference> = references
         .iter()
@@ -308,6 +347,8 @@ async fn dashboards_and_alarms_name_only_emitted_metrics() -> TestResult {
         set(&["service.name", "http.route", "http.response.status_class"])
     )));
     ecs.extend(pending_aws_call(false));
+    let mut ecs_direct = ecs_emf_emitted(&upstream).await?;
+    ecs_direct.extend(pending_aws_call(false));
 
     let ecs_refs = terraform_references(&repo("terraform/modules/ecs-service/monitoring.tf"));
     let lambda_refs =
@@ -318,6 +359,7 @@ async fn dashboards_and_alarms_name_only_emitted_metrics() -> TestResult {
     assert_eq!(lambda_refs.len(), 9, "{lambda_refs:#?}");
     assert_eq!(sam_refs.len(), 3, "{sam_refs:#?}");
     assert_all_emitted("ecs-service/monitoring.tf", &ecs_refs, &ecs);
+    assert_all_emitted("ecs-service/monitoring.tf (direct)", &ecs_refs, &ecs_direct);
     assert_all_emitted("lambda-function/monitoring.tf", &lambda_refs, &lambda);
     assert_all_emitted("template.yaml", &sam_refs, &lambda);
     Ok(())

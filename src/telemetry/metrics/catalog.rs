@@ -8,9 +8,11 @@
 //! stays an OTLP attribute (and an EMF field) for queries.
 //!
 //! On ECS the collector's `awsemf` exporter keeps the dimension sets listed in
-//! `config/ecs.yaml` (`metric_declarations`), named after the attributes; on
-//! Lambda our own EMF writer uses [`LAMBDA_METRICS`]. tests/metrics_catalog.rs
-//! checks that dashboards and alarms name only what these emit.
+//! `config/ecs.yaml` (`metric_declarations`), named after the attributes; our
+//! own EMF writer (Lambda, and ECS without a collector) uses [`EMF_METRICS`]
+//! with the same sets after its base dimensions ([`HTTP_BASE_DIMENSIONS`] on
+//! ECS, so one dashboard reads either path). tests/metrics_catalog.rs checks
+//! that dashboards and alarms name only what these emit.
 
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 
@@ -37,6 +39,9 @@ pub const RPC_METHOD: &str = "rpc.method";
 /// The dimensions every Lambda EMF metric carries (`service`, `function_name`).
 pub const LAMBDA_SERVICE: &str = "service";
 pub const LAMBDA_FUNCTION: &str = "function_name";
+/// The dimension every ECS EMF metric carries: the resource attribute the
+/// collector's `awsemf` exporter turns into a dimension on the collector path.
+pub const HTTP_SERVICE: &str = "service.name";
 
 /// How one instrument appears in CloudWatch from our EMF writer.
 #[derive(Debug)]
@@ -47,14 +52,14 @@ pub struct EmfMetric {
     pub name: &'static str,
     /// The CloudWatch unit.
     pub unit: &'static str,
-    /// Dimension sets beyond `service` + `function_name`, which every set
-    /// starts with. A set is left out when its attribute is absent (an
+    /// Dimension sets beyond the base ones (`service` + `function_name` on
+    /// Lambda, `service.name` on ECS), which every set starts with. A set is left out when its attribute is absent (an
     /// unmatched path has no route).
     pub extra_dimension_sets: &'static [&'static [&'static str]],
 }
 
-/// Every metric of the Lambda target's EMF lines.
-pub const LAMBDA_METRICS: &[EmfMetric] = &[
+/// Every metric of our EMF lines.
+pub const EMF_METRICS: &[EmfMetric] = &[
     EmfMetric {
         instrument: SERVER_DURATION,
         name: SERVER_DURATION,
@@ -81,8 +86,8 @@ pub const LAMBDA_METRICS: &[EmfMetric] = &[
     },
 ];
 
-pub fn lambda_metric(instrument: &str) -> Option<&'static EmfMetric> {
-    LAMBDA_METRICS.iter().find(|m| m.instrument == instrument)
+pub fn emf_metric(instrument: &str) -> Option<&'static EmfMetric> {
+    EMF_METRICS.iter().find(|m| m.instrument == instrument)
 }
 
 /// `2xx` for 200..=299 and so on.
@@ -120,7 +125,7 @@ mod tests {
             AWS_CALL_DURATION,
             COLDSTARTS,
         ] {
-            let entries = LAMBDA_METRICS
+            let entries = EMF_METRICS
                 .iter()
                 .filter(|m| m.instrument == instrument)
                 .count();

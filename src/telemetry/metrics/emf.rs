@@ -1,5 +1,6 @@
-//! CloudWatch Embedded Metric Format on stdout: Lambda's log pipeline turns
-//! each line into metrics, so no collector is needed.
+//! CloudWatch Embedded Metric Format on stdout: Lambda's log pipeline, and
+//! the awslogs driver on ECS, turn each line into metrics, so no collector
+//! is needed.
 //!
 //! Each export writes the measurements since the last one (delta) as JSON
 //! objects, one per line, following the specification
@@ -29,6 +30,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use serde_json::{Map, Value, json};
 
 use super::catalog::{self, EmfMetric};
+use crate::config::Target;
 
 const MAX_METRICS: usize = 100;
 const MAX_VALUES: usize = 100;
@@ -36,24 +38,26 @@ const MAX_DIMENSION_VALUE: usize = 1024;
 
 pub(super) struct EmfExporter {
     namespace: String,
-    /// `service` and, on Lambda, `function_name`.
+    /// `service` and `function_name` on Lambda; `service.name` on ECS.
     base: Vec<(&'static str, String)>,
 }
 
 impl EmfExporter {
-    pub(super) fn new(namespace: String, resource: &Resource) -> Self {
+    pub(super) fn new(namespace: String, resource: &Resource, target: Target) -> Self {
         let get = |key: &'static str| {
             resource
                 .get(&Key::from_static_str(key))
                 .map(|v| v.to_string())
+                .unwrap_or_default()
         };
-        let mut base = vec![(
-            catalog::LAMBDA_SERVICE,
-            get(semconv::SERVICE_NAME).unwrap_or_default(),
-        )];
-        if let Some(function) = get(semconv::FAAS_NAME) {
-            base.push((catalog::LAMBDA_FUNCTION, function));
-        }
+        let service = get(semconv::SERVICE_NAME);
+        let base = match target {
+            Target::Lambda => vec![
+                (catalog::LAMBDA_SERVICE, service),
+                (catalog::LAMBDA_FUNCTION, get(semconv::FAAS_NAME)),
+            ],
+            Target::Http => vec![(catalog::HTTP_SERVICE, service)],
+        };
         Self { namespace, base }
     }
 }
@@ -105,7 +109,7 @@ fn points(metrics: &ResourceMetrics) -> Vec<Point> {
     let mut out = Vec::new();
     for scope in metrics.scope_metrics() {
         for metric in scope.metrics() {
-            let Some(entry) = catalog::lambda_metric(metric.name()) else {
+            let Some(entry) = catalog::emf_metric(metric.name()) else {
                 continue;
             };
             let mut push = |attributes: &mut dyn Iterator<Item = &opentelemetry::KeyValue>,

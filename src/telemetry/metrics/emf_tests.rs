@@ -10,7 +10,7 @@ fn base() -> Vec<(&'static str, String)> {
 
 fn point(instrument: &str, attributes: &[(&str, &str)], values: Vec<(f64, u64)>) -> Point {
     Point {
-        metric: catalog::lambda_metric(instrument).unwrap(),
+        metric: catalog::emf_metric(instrument).unwrap(),
         attributes: attributes
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -178,4 +178,19 @@ fn histogram_values_are_exact_for_one_and_bucketed_for_more() {
         histogram_values(&bounds, &[2, 0, 1], (Some(0.0), Some(3.0), 3.1, 3)),
         [(0.05, 2), (2.0, 1)]
     );
+}
+
+#[test]
+fn base_dimensions_follow_the_target() {
+    let resource = Resource::builder_empty()
+        .with_attributes([
+            opentelemetry::KeyValue::new(semconv::SERVICE_NAME, "shop"),
+            opentelemetry::KeyValue::new(semconv::FAAS_NAME, "shop-fn"),
+        ])
+        .build();
+    let lambda = EmfExporter::new("ns".into(), &resource, Target::Lambda);
+    assert_eq!(lambda.base, base());
+    // ECS: the dimension the collector's awsemf makes, so dashboards read either path.
+    let http = EmfExporter::new("ns".into(), &resource, Target::Http);
+    assert_eq!(http.base, [("service.name", "shop".to_owned())]);
 }

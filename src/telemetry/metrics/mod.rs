@@ -229,7 +229,7 @@ impl Exporting {
                 builder.with_reader(PeriodicReader::builder(exporter).build())
             }
             MetricsExporter::Emf => {
-                let exporter = emf::EmfExporter::new(namespace, &resource);
+                let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
                 builder.with_reader(PeriodicReader::builder(exporter).build())
             }
             MetricsExporter::Console => {

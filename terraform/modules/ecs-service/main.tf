@@ -10,11 +10,13 @@ locals {
   app_container       = "app"
   collector_container = "aws-otel-collector"
   https               = var.certificate_arn != null
-  # direct: the app exports to X-Ray itself (OTLP signed with SigV4), no sidecar.
+  # direct: the app exports to X-Ray itself (OTLP signed with SigV4), no sidecar;
+  # metrics go as EMF lines on stdout, which the awslogs driver delivers.
   collector = var.trace_export == "collector"
   trace_environment = local.collector ? {} : {
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
     OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
+    OTEL_METRICS_EXPORTER              = "emf"
   }
 
   # Built from names rather than read from the service resource so the deploy
