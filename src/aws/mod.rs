@@ -35,7 +35,7 @@ pub fn is_needed(config: &Config) -> bool {
 /// retry settings, endpoint overrides). Call once at start-up and build
 /// every client and the span signer from the result; it does no network I/O.
 pub async fn sdk_config(config: &Config) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     // `AWS_REGION`, else the X-Ray endpoint's region when spans are signed.
     let signing_region = match &config.otlp_traces_auth {
         TracesAuth::SigV4 { region } => Some(region),
@@ -52,6 +52,18 @@ pub async fn sdk_config(config: &Config) -> SdkConfig {
         );
     }
     loader.load().await
+}
+
+/// The HTTPS client every AWS client and credentials provider shares:
+/// rustls on ring (see Cargo.toml), the system's root certificates.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{
+        Builder,
+        tls::{Provider, rustls_provider::CryptoMode},
+    };
+    Builder::new()
+        .tls_provider(Provider::rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// A DynamoDB client with our timeouts and the trace interceptor.
