@@ -24,6 +24,9 @@ use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use crate::config::Propagator;
 
 pub const XRAY_HEADER: &str = "x-amzn-trace-id";
+// Looked up by `HeaderName`: a `&str` key is parsed and checked on every request.
+static XRAY_HEADER_NAME: HeaderName = HeaderName::from_static(XRAY_HEADER);
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Longer X-Ray headers are treated as malformed (a real one is under 200 bytes).
 const MAX_XRAY_HEADER_LEN: usize = 512;
@@ -152,14 +155,14 @@ impl Propagation {
             cx = BaggagePropagator::new().extract_with_context(&cx, &carrier);
         }
         let xray = headers
-            .get(XRAY_HEADER)
+            .get(&XRAY_HEADER_NAME)
             .and_then(|v| v.to_str().ok())
             .filter(|_| self.xray)
             .and_then(parse_xray);
         if let Some(xray) = xray {
             return with_xray(cx, xray);
         }
-        let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+        let traceparent = headers.get(&TRACEPARENT).and_then(|v| v.to_str().ok());
         if self.tracecontext && traceparent.is_some_and(is_valid_traceparent) {
             let w3c = TraceContextPropagator::new().extract_with_context(&cx, &carrier);
             if w3c.span().span_context().is_valid() {

@@ -69,13 +69,16 @@ pub async fn trace_request(
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map(MatchedPath::as_str);
     let method = request.method().clone();
-    let scheme = origin::origin(&request).scheme;
+    // Read once: the span takes the whole origin, the metric its scheme.
+    let origin = origin::origin(&request);
+    let scheme = origin.scheme;
     let skip = !tracing_config.enabled
         || (!tracing_config.trace_health_checks && route == Some("/health"));
     let response = if skip {
         next.run(request).await
     } else {
-        traced(&tracing_config, request, route, next).await
+        let span = server_span(&request, route, origin);
+        traced(&tracing_config, span, request, next).await
     };
     tracing_config.metrics.record_server(&ServerFacts {
         method: &method,
@@ -89,11 +92,10 @@ pub async fn trace_request(
 
 async fn traced(
     tracing_config: &RequestTracing,
+    span: tracing::Span,
     request: Request,
-    route: Option<&str>,
     next: Next,
 ) -> Response {
-    let span = server_span(&request, route);
     start_span(&span, tracing_config.propagation.extract(request.headers()));
     // Log lines find the trace and span ids themselves; only Lambda's
     // request id has to be kept for them.
@@ -126,7 +128,11 @@ async fn traced(
     response
 }
 
-fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
+fn server_span(
+    request: &Request,
+    route: Option<&str>,
+    origin: origin::Origin<'_>,
+) -> tracing::Span {
     let method = request.method().as_str();
     // Concatenated by hand: `format!` costs more than the span's other fields.
     let name = match route {
@@ -143,7 +149,6 @@ fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
     let user_agent = headers
         .get(http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let origin = origin::origin(request);
     let span = tracing::info_span!(
         target: SPAN_TARGET,
         "request",
@@ -173,13 +178,15 @@ fn server_span(request: &Request, route: Option<&str>) -> tracing::Span {
     span
 }
 
+static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+
 /// The address the ALB (or Lambda's front end) appended last to
 /// `X-Forwarded-For`, else the connection's peer. Earlier entries are
 /// client-supplied and not trusted.
 fn client_address(request: &Request) -> Option<&str> {
     let forwarded = request
         .headers()
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
