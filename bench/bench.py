@@ -57,6 +57,33 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def thread_ticks(pid: int) -> dict[str, int]:
+    """utime+stime per thread class (see thread_class)."""
+    out: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[thread_class(name)] = out.get(thread_class(name), 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
+def thread_class(name: str) -> str:
+    # Linux keeps 15 characters of a thread's name: "OpenTelemetry.T(races...)".
+    if name.startswith("tokio-runtime"):
+        return "workers"
+    if name.startswith("OpenTelemetry.T"):
+        return "span batch"
+    if name.startswith("OpenTelemetry.M"):
+        return "metrics reader"
+    if name.startswith("reqwest-interna"):
+        return "export HTTP"
+    return "other"
+
+
 def status_kib(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -172,7 +199,13 @@ class Sink:
         return json.loads(body)
 
 
+# A binary from another commit (bench/run.sh's BENCH_BASELINE), measured as (a) is.
+BASELINE: str | None = None
+
+
 def server_argv(variant: str, repo: Path, peer: Path | None) -> list[str]:
+    if variant == "baseline":
+        return [BASELINE]
     if variant in ("traced", "direct", "untraced", "nometrics"):
         return [str(repo / "target/release/axum-xray-otel")]
     if variant == "bare":
@@ -215,9 +248,9 @@ def start_server(variant: str, repo: Path, peer: Path | None, sink: Sink) -> tup
 def measure_route(args, variant: str, pid: int, url: str, sink: Sink, exporting: bool) -> dict:
     spans0 = sink.stats()["spans"]
     warm = wrk(url, args.warmup)
-    t0 = cpu_ticks(pid)
+    t0, threads0 = cpu_ticks(pid), thread_ticks(pid)
     closed = wrk(url, args.seconds)
-    t1 = cpu_ticks(pid)
+    t1, threads1 = cpu_ticks(pid), thread_ticks(pid)
     fixed = oha(args.oha, url, args.seconds)
     time.sleep(SETTLE_EXPORTING if exporting else SETTLE_QUIET)
     t2 = cpu_ticks(pid)
@@ -226,6 +259,8 @@ def measure_route(args, variant: str, pid: int, url: str, sink: Sink, exporting:
     return {
         "rps": closed["rps"],
         "cpu_us_closed": (t1 - t0) / CLK_TCK * 1e6 / max(closed["requests"], 1),
+        "cpu_us_threads": {k: (v - threads0.get(k, 0)) / CLK_TCK * 1e6 / max(closed["requests"], 1)
+                           for k, v in threads1.items()},
         "cpu_us_fixed": (t2 - t1) / CLK_TCK * 1e6 / max(fixed["requests"], 1),
         "cpu_share_fixed": (t2 - t1) / CLK_TCK / args.seconds,
         "p50_ms": fixed["p50_ms"], "p99_ms": fixed["p99_ms"], "p999_ms": fixed["p999_ms"],
@@ -237,6 +272,8 @@ def measure_route(args, variant: str, pid: int, url: str, sink: Sink, exporting:
 
 def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
     variants = ["traced", "direct", "nometrics", "untraced", "bare"] + (["fastapi"] if peer else [])
+    if BASELINE:
+        variants.append("baseline")
     sink = Sink(repo)
     results = []
     try:
@@ -250,7 +287,8 @@ def run_load(args, repo: Path, peer: Path | None) -> list[dict]:
                     for route in ROUTES:
                         log(f"round {round_no}/{args.rounds} {variant} {route}")
                         r = measure_route(args, variant, proc.pid, f"http://127.0.0.1:{port}{route}",
-                                          sink, variant in ("traced", "direct", "nometrics", "fastapi"))
+                                          sink, variant in ("traced", "direct", "nometrics", "fastapi",
+                                                            "baseline"))
                         r.update(round=round_no, variant=variant, route=route,
                                  log_lines_per_request=None)
                         results.append(r)
@@ -276,7 +314,8 @@ NAMES = {"traced": "(a) full tracing and metrics, OTLP export",
          "direct": "(a'') full tracing, direct to X-Ray (SigV4 + gzip)",
          "nometrics": "(a') as (a) with OTEL_METRICS_EXPORTER=none",
          "untraced": "(b) OTEL_TRACES_EXPORTER=none",
-         "bare": "(c) bare axum (floor)", "fastapi": "(d) FastAPI + OpenTelemetry peer"}
+         "bare": "(c) bare axum (floor)", "fastapi": "(d) FastAPI + OpenTelemetry peer",
+         "baseline": "(e) BENCH_BASELINE's binary, as (a)"}
 
 
 def spread(values: list[float], fmt: str = "{:.0f}") -> str:
@@ -391,6 +430,22 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
         cells += [f"{a_rps / median_of(results, v, route, 'rps'):.2f}x" for v in others]
         w(f"| `{route}` | " + " | ".join(cells) + " |")
     w("")
+    w("### CPU per request by thread (closed loop, µs, median over rounds)\n")
+    w("Read per thread from /proc/PID/task/*/stat: the tokio request workers; the span batch "
+      "processor (span conversion and protobuf encoding); the metrics reader; reqwest's blocking "
+      "client thread, which sends both exports; everything else (flush helpers, main).\n")
+    classes = ["workers", "span batch", "export HTTP", "metrics reader", "other"]
+    w("| variant | route | " + " | ".join(classes) + " |")
+    w("| --- | --- |" + " --- |" * len(classes))
+    for v in variants:
+        if v == "fastapi":
+            continue
+        for route in ROUTES:
+            cells = [statistics.median([r.get("cpu_us_threads", {}).get(c, 0.0)
+                                        for r in results if r["variant"] == v and r["route"] == route])
+                     for c in classes]
+            w(f"| {NAMES[v]} | `{route}` | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+    w("")
     if "direct" in variants:
         w("### Direct to X-Ray (a') against the collector path (a)\n")
         w("The app's own cost only: with (a) a collector sidecar also runs (its own CPU and memory "
@@ -469,7 +524,23 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     goal(rows, "every span delivered", "100 %", f"{delivered * 100:.2f} % (worst route)",
          delivered >= 0.999, f"{(delivered - 1) * 100:+.2f} %")
     rss = max(pick(results, "traced", None, "peak_rss_kib")) / 1024
-    goal(rows, "peak RSS under load", "≤ 20 MiB", f"{rss:.1f} MiB", rss <= 20, f"{rss - 20:+.1f} MiB")
+    goal(rows, "peak RSS under load", "≤ 12 MiB", f"{rss:.1f} MiB", rss <= 12, f"{rss - 12:+.1f} MiB")
+    # The SERVER span and one child (every route but /): traced minus untraced.
+    overhead = max(median_of(results, "nometrics", r, "cpu_us_closed") -
+                   median_of(results, "untraced", r, "cpu_us_closed")
+                   for r in ROUTES if r != "/")
+    goal(rows, "tracing overhead, SERVER span + one child", "≤ 4 µs",
+         f"{overhead:.2f} µs ((a') − (b), worst route)", overhead <= 4, f"{overhead - 4:+.2f} µs")
+    stack = max(median_of(results, "untraced", r, "cpu_us_closed") /
+                median_of(results, "bare", r, "cpu_us_closed") for r in ROUTES)
+    goal(rows, "untraced middleware stack vs bare axum", "≤ 1.25x", f"{stack:.2f}x (worst route)",
+         stack <= 1.25, f"{(stack / 1.25 - 1) * 100:+.0f}% of the limit")
+    if "baseline" in variants:
+        # The baseline predates metrics: compare it with (a'), metrics off.
+        worse = max(median_of(results, "nometrics", r, "cpu_us_closed") /
+                    median_of(results, "baseline", r, "cpu_us_closed") for r in ROUTES)
+        goal(rows, "CPU/request vs BENCH_BASELINE ((a') / (e))", "≤ 1.03x", f"{worse:.3f}x (worst route)",
+             worse <= 1.03, f"{(worse - 1) * 100:+.1f}%")
     if "nometrics" in variants:
         extra = max(median_of(results, "traced", r, "cpu_us_closed") -
                     median_of(results, "nometrics", r, "cpu_us_closed") for r in ROUTES)
@@ -563,7 +634,10 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=8)
     p.add_argument("--warmup", type=float, default=2)
     p.add_argument("--report-only", action="store_true", help="reuse --results")
+    p.add_argument("--baseline", help="a release binary of another commit, measured as (a)")
     args = p.parse_args()
+    global BASELINE
+    BASELINE = args.baseline
     peer = args.peer if args.peer and (args.peer / "start").exists() else None
     if args.report_only:
         results = json.loads(args.results.read_text())

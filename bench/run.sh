@@ -18,7 +18,9 @@ Environment: BENCH_ROUNDS [3], BENCH_SECONDS [8] per closed-loop and fixed-rate
 run, BENCH_WARMUP [2], BENCH_INVOCATIONS [1000] Lambda invocations,
 BENCH_COLD_STARTS [20], BENCH_STARTS [20] HTTP start-ups, BENCH_DDB_REQUESTS [2000]
 per store for the DynamoDB CPU figure, BENCH_CLEAN_BUILD [1] (0 skips the clean
-release build, which compiles every crate again in a scratch target directory).
+release build, which compiles every crate again in a scratch target directory),
+BENCH_BASELINE [unset] a release binary of another commit, measured beside full
+tracing in the same run (the "before" of a change).
 The FastAPI peer is measured when ../shared/bench/peer-fastapi exists.
 USAGE
 }
@@ -80,7 +82,11 @@ BENCH_BARE_BIN="$repo/target/release/examples/bare_axum" \
     cargo bench --bench startup >"$out/startup.jsonl"
 # DynamoDB Local for the AWS SDK figures (tests/tools.sh installs it).
 cargo bench --bench dynamodb >"$out/dynamodb.jsonl"
-taskset -c 1 python3 bench/bench.py --repo "$repo" --oha "$oha" "${peer_args[@]}" \
+baseline_args=()
+if [[ -n "${BENCH_BASELINE:-}" ]]; then
+    baseline_args=(--baseline "$(realpath "$BENCH_BASELINE")")
+fi
+taskset -c 1 python3 bench/bench.py --repo "$repo" --oha "$oha" "${peer_args[@]}" "${baseline_args[@]}" \
     --startup "$out/startup.jsonl" --dynamodb "$out/dynamodb.jsonl" --build "$out/build.json" --results "$out/load.json" --out "$repo/BENCHMARKS.md" \
     --rounds "${BENCH_ROUNDS:-3}" --seconds "${BENCH_SECONDS:-8}" --warmup "${BENCH_WARMUP:-2}"
 
