@@ -73,7 +73,7 @@ def thread_ticks(pid: int) -> dict[str, int]:
 
 def thread_class(name: str) -> str:
     # Linux keeps 15 characters of a thread's name: "OpenTelemetry.T(races...)".
-    if name.startswith("tokio-runtime"):
+    if name.startswith(("tokio-rt-worker", "tokio-runtime")):
         return "workers"
     if name.startswith("OpenTelemetry.T"):
         return "span batch"

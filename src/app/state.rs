@@ -50,6 +50,7 @@ impl AppState {
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
         let http_client = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::tls::client_config())
             .timeout(config.external_timeout)
             .connect_timeout(config.external_timeout)
             .pool_idle_timeout(Duration::from_secs(30))

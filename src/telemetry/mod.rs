@@ -80,6 +80,15 @@ impl Telemetry {
     }
 }
 
+/// An OTLP exporter's HTTP client, on the process's one TLS configuration.
+fn otlp_http_client(timeout: Duration) -> Result<reqwest::blocking::Client, TelemetryError> {
+    crate::tls::blocking_client(timeout).map_err(http_client_error)
+}
+
+fn http_client_error(e: std::io::Error) -> TelemetryError {
+    TelemetryError::Setup(format!("cannot build the HTTP client: {e}"))
+}
+
 /// Makes ring the TLS crypto provider (reqwest is built without a default
 /// one). Call before any HTTP client is built; a second call does nothing.
 pub fn install_crypto_provider() {

@@ -76,7 +76,9 @@ impl Tracing {
                             .with_endpoint(&config.otlp_traces_endpoint)
                             .with_timeout(config.otlp_timeout);
                         match &config.otlp_traces_auth {
-                            TracesAuth::None => builder.build()?,
+                            TracesAuth::None => builder
+                                .with_http_client(super::otlp_http_client(config.otlp_timeout)?)
+                                .build()?,
                             TracesAuth::SigV4 { region } => {
                                 let provider = aws
                                     .and_then(|aws| aws.credentials_provider())
@@ -89,11 +91,7 @@ impl Tracing {
                                     config.otlp_timeout,
                                     last_failure.clone(),
                                 )
-                                .map_err(|e| {
-                                    TelemetryError::Setup(format!(
-                                        "cannot build the HTTP client: {e}"
-                                    ))
-                                })?;
+                                .map_err(super::http_client_error)?;
                                 builder.with_http_client(client).build()?
                             }
                         }

@@ -23,7 +23,7 @@ use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram, MeterProvider as _},
 };
-use opentelemetry_otlp::{MetricExporter as OtlpExporter, WithExportConfig};
+use opentelemetry_otlp::{MetricExporter as OtlpExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
     metrics::{PeriodicReader, SdkMeterProvider, Temporality},
@@ -217,6 +217,8 @@ impl Exporting {
                 let exporter = match config.metrics_otlp_protocol {
                     OtlpProtocol::HttpProtobuf => OtlpExporter::builder()
                         .with_http()
+                        // The traces' timeout (OTEL_EXPORTER_OTLP_TIMEOUT unless set for traces).
+                        .with_http_client(super::otlp_http_client(config.otlp_timeout)?)
                         .with_endpoint(&config.otlp_metrics_endpoint)
                         .with_temporality(Temporality::Delta)
                         .build()?,

@@ -48,18 +48,7 @@ impl SigningClient {
         timeout: Duration,
         last_failure: LastFailure,
     ) -> std::io::Result<Self> {
-        // The blocking client starts its own runtime, which cannot be built
-        // on a runtime thread; the OTLP exporter does the same.
-        let http = std::thread::Builder::new()
-            .name("otel-http-init".into())
-            .spawn(move || {
-                reqwest::blocking::Client::builder()
-                    .timeout(timeout)
-                    .build()
-            })?
-            .join()
-            .map_err(|_| std::io::Error::other("building the HTTP client panicked"))?
-            .map_err(std::io::Error::other)?;
+        let http = crate::tls::blocking_client(timeout)?;
         Ok(Self {
             http,
             credentials,
