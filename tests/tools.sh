@@ -2,7 +2,8 @@
 # Installs the pinned tools of tests/tools.txt into a cached venv outside the repo
 # (idempotent: the venv is keyed by the hash of that file) and prints its bin directory.
 # Also installs DynamoDB Local (AWS's own engine, for tests/dynamodb.rs) into
-# $cache/dynamodb-local, and Debian's JRE to run it when java is missing.
+# $cache/dynamodb-local, and Debian's JRE to run it when java is missing (and the
+# openssl command tests/tls.rs uses, when missing).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -50,5 +51,13 @@ if ! command -v java >/dev/null; then
   [[ "$(id -u)" == 0 ]] || sudo="sudo"
   $sudo apt-get update >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends openjdk-17-jre-headless >&2
+fi
+if ! command -v openssl >/dev/null; then
+  # tests/tls.rs makes its test CA and certificate with the openssl command.
+  echo "tools.sh: installing openssl" >&2
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends openssl >&2
 fi
 echo "$venv/bin"
