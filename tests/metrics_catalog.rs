@@ -18,7 +18,7 @@ use std::{
 use serde_json::Value;
 use support::{
     TestResult, client,
-    emf::{EmfFile, declared, problems},
+    emf::{EmfFile, declared, emf_objects, problems},
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
     otlp::Receiver,
     process::{App, command},
@@ -244,15 +244,7 @@ async fn ecs_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>> {
         ("USERS_LATENCY_MS", "0".to_owned()),
         ("EXTERNAL_URL", upstream.url()),
     ])?;
-    for (path, status) in [
-        ("/api/users/7", 200),
-        ("/api/external", 502),
-        ("/nope", 404),
-    ] {
-        let got = client().get(app.url(path)).send().await?.status().as_u16();
-        assert_eq!(got, status, "{path}");
-    }
-    app.terminate(Duration::from_secs(25));
+    exercise_and_stop(&mut app).await?;
     let mut keys: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for received in receiver.drain_metrics() {
         let entry = keys.entry(received.metric.name.clone()).or_default();
@@ -279,6 +271,21 @@ async fn ecs_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>> {
     Ok(out)
 }
 
+/// A 200, a 502 through the upstream and an unmatched path, then SIGTERM
+/// (which exports what was recorded).
+async fn exercise_and_stop(app: &mut App) -> TestResult {
+    for (path, status) in [
+        ("/api/users/7", 200),
+        ("/api/external", 502),
+        ("/nope", 404),
+    ] {
+        let got = client().get(app.url(path)).send().await?.status().as_u16();
+        assert_eq!(got, status, "{path}");
+    }
+    app.terminate(Duration::from_secs(25));
+    Ok(())
+}
+
 /// ECS without a collector (`trace_export = "direct"`): the dimension sets of
 /// the EMF lines the binary writes on stdout, flushed at shutdown.
 async fn ecs_emf_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>> {
@@ -289,21 +296,9 @@ async fn ecs_emf_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>>
         ("USERS_LATENCY_MS", "0".to_owned()),
         ("EXTERNAL_URL", upstream.url()),
     ])?;
-    for (path, status) in [
-        ("/api/users/7", 200),
-        ("/api/external", 502),
-        ("/nope", 404),
-    ] {
-        let got = client().get(app.url(path)).send().await?.status().as_u16();
-        assert_eq!(got, status, "{path}");
-    }
-    app.terminate(Duration::from_secs(25));
-    let lines: Vec<Value> = app
-        .output()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("_aws").is_some())
-        .collect();
+    exercise_and_stop(&mut app).await?;
+    let output = app.output();
+    let lines = emf_objects(output.iter().map(String::as_str));
     assert!(
         !lines.is_empty(),
         "no EMF line at shutdown: {:#?}",

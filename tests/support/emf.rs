@@ -100,13 +100,17 @@ impl EmfFile {
     }
 
     pub fn emf_lines(path: &std::path::Path) -> Vec<Value> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("_aws").is_some())
-            .collect()
+        emf_objects(std::fs::read_to_string(path).unwrap_or_default().lines())
     }
+}
+
+/// The EMF objects among output lines (log lines and others are skipped).
+pub fn emf_objects<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<Value> {
+    lines
+        .into_iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect()
 }
 
 impl Drop for EmfFile {

@@ -22,31 +22,23 @@ impl PushMetricExporter for ConsoleExporter {
                 match metric.data() {
                     AggregatedMetrics::F64(MetricData::Histogram(h)) => {
                         for p in h.data_points() {
-                            let attributes: Vec<String> = p
-                                .attributes()
-                                .map(|kv| format!("{}={}", kv.key, kv.value))
-                                .collect();
                             tracing::info!(
                                 metric = name,
                                 unit = metric.unit(),
                                 count = p.count(),
                                 sum = p.sum(),
-                                attributes = attributes.join(","),
+                                attributes = joined(p.attributes()),
                                 "metric"
                             );
                         }
                     }
                     AggregatedMetrics::U64(MetricData::Sum(s)) => {
                         for p in s.data_points() {
-                            let attributes: Vec<String> = p
-                                .attributes()
-                                .map(|kv| format!("{}={}", kv.key, kv.value))
-                                .collect();
                             tracing::info!(
                                 metric = name,
                                 unit = metric.unit(),
                                 value = p.value(),
-                                attributes = attributes.join(","),
+                                attributes = joined(p.attributes()),
                                 "metric"
                             );
                         }
@@ -69,4 +61,12 @@ impl PushMetricExporter for ConsoleExporter {
     fn temporality(&self) -> Temporality {
         Temporality::Delta
     }
+}
+
+/// `key=value` pairs, comma-separated.
+fn joined<'a>(attributes: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> String {
+    attributes
+        .map(|kv| format!("{}={}", kv.key, kv.value))
+        .collect::<Vec<_>>()
+        .join(",")
 }
