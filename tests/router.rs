@@ -39,7 +39,7 @@ fn config(extra: &[(&str, &str)]) -> Config {
 fn tracing_off() -> RequestTracing {
     RequestTracing {
         propagation: Propagation::new(&[Propagator::Xray]),
-        enabled: false,
+        tracer: None,
         trace_health_checks: false,
         metrics: Default::default(),
     }

@@ -40,7 +40,7 @@ pub async fn run(
     )?;
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
-        enabled: telemetry.enabled(),
+        tracer: telemetry.tracer(),
         trace_health_checks: config.trace_health_checks,
         metrics,
     };

@@ -3,12 +3,16 @@
 //! Each JSON line has `timestamp`, `level`, `target`, `message`, the event's
 //! fields and, inside a request, `trace_id` in X-Ray form, `span_id` of the
 //! innermost span and (on Lambda) `request_id`, so CloudWatch Logs and X-Ray
-//! correlate. The ids are looked up when a line is written; only the request
-//! id is attached to the request span ([`attach_request_id`]).
+//! correlate. The ids are looked up when a line is written: in the handlers'
+//! `tracing` spans, else in the current OpenTelemetry context, which holds
+//! the request's SERVER span and the Lambda request id.
 
 use std::fmt;
 
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry::{
+    Context,
+    trace::{SpanId, TraceContextExt, TraceId},
+};
 use serde_json::{Map, Value};
 use tracing::{Dispatch, Event, Subscriber, field::Field};
 use tracing_opentelemetry::get_otel_context;
@@ -20,26 +24,14 @@ use tracing_subscriber::{
 
 use super::propagation::xray_trace_id;
 
-/// Lambda's request id, which a request span makes available to every log
-/// line inside it.
+/// Lambda's request id, which the request's context makes available to
+/// every log line of the invocation.
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
 /// `trace_id` in X-Ray form and `span_id` as 16 hex digits.
 pub fn format_log_ids(trace_id: TraceId, span_id: SpanId) -> (String, String) {
     (xray_trace_id(trace_id), span_id.to_string())
-}
-
-/// Stores `id` on `span` for the log formatter.
-pub fn attach_request_id(span: &tracing::Span, id: RequestId) {
-    span.with_subscriber(|(span_id, dispatch)| {
-        if let Some(span) = dispatch
-            .downcast_ref::<Registry>()
-            .and_then(|registry| registry.span(span_id))
-        {
-            span.extensions_mut().insert(id);
-        }
-    });
 }
 
 pub(super) fn json_layer<S>() -> impl Layer<S>
@@ -81,7 +73,7 @@ where
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, N>,
+        _ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -104,11 +96,7 @@ where
             let (trace_id, span_id) = format_log_ids(trace_id, span_id);
             line.insert("trace_id".into(), Value::String(trace_id));
             line.insert("span_id".into(), Value::String(span_id));
-            let request_id = ctx.event_scope().and_then(|scope| {
-                scope
-                    .into_iter()
-                    .find_map(|span| span.extensions().get::<RequestId>().cloned())
-            });
+            let request_id = Context::map_current(|cx| cx.get::<RequestId>().cloned());
             if let Some(RequestId(request_id)) = request_id {
                 line.insert("request_id".into(), Value::String(request_id));
             }
@@ -122,19 +110,28 @@ where
 }
 
 /// The trace id and span id of the innermost exported span the event is in
-/// (a handler's child span, else the request span), so a log line can be
-/// found from the subsegment X-Ray shows. Looked up only when a line is
-/// written, so requests that log nothing pay nothing.
+/// (a handler's child span, else the request's SERVER span), so a log line
+/// can be found from the subsegment X-Ray shows. Looked up only when a line
+/// is written, so requests that log nothing pay nothing.
 fn innermost_span_ids() -> Option<(TraceId, SpanId)> {
+    let valid = |cx: &Context| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+    };
+    innermost_child_span(valid).or_else(|| Context::map_current(valid))
+}
+
+/// The innermost `tracing` span that has an OpenTelemetry span.
+fn innermost_child_span(
+    valid: impl Fn(&Context) -> Option<(TraceId, SpanId)>,
+) -> Option<(TraceId, SpanId)> {
     let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
     let current = dispatch.current_span();
     let registry = dispatch.downcast_ref::<Registry>()?;
     let leaf = registry.span(current.id()?)?;
-    leaf.scope().find_map(|span| {
-        let cx = get_otel_context(&span.id(), &dispatch)?;
-        let sc = cx.span().span_context().clone();
-        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
-    })
+    leaf.scope()
+        .find_map(|span| valid(&get_otel_context(&span.id(), &dispatch)?))
 }
 
 struct FieldMap(Map<String, Value>);

@@ -18,16 +18,12 @@ mod trace;
 use std::time::{Duration, Instant};
 
 use opentelemetry_semantic_conventions::attribute as semconv;
-use tracing_subscriber::{
-    EnvFilter, Layer,
-    filter::{FilterExt, filter_fn},
-    layer::SubscriberExt,
-};
+use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt};
 
 use crate::config::{Config, LogFormat};
 
 pub use logs::format_log_ids;
-pub use trace::{TelemetryError, start_span};
+pub use trace::TelemetryError;
 
 /// Our crate's spans are the only ones exported; everything else is logs only.
 const SPAN_TARGET_PREFIX: &str = "axum_xray_otel";
@@ -46,9 +42,10 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are made at all (`OTEL_TRACES_EXPORTER` is not `none`).
-    pub fn enabled(&self) -> bool {
-        self.tracing.is_some()
+    /// The tracer for request spans, or `None` when spans are off
+    /// (`OTEL_TRACES_EXPORTER=none`).
+    pub fn tracer(&self) -> Option<opentelemetry_sdk::trace::SdkTracer> {
+        self.tracing.as_ref().map(trace::Tracing::tracer)
     }
 
     /// The instruments (they record nothing when metrics are off).
@@ -108,14 +105,11 @@ pub fn init(
         // The exporter wrapper reports export failures, rate-limited.
         .add_directive("opentelemetry_sdk=warn".parse().expect("valid directive"));
     let quiet_export_errors = filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError");
-    // The request span must be visible to the log layer whatever RUST_LOG
-    // says, or log lines inside it would lose their trace ids.
-    let request_span = filter_fn(|meta| meta.is_span() && meta.target() == http::SPAN_TARGET);
     let log_layer = match config.log_format {
         LogFormat::Json => logs::json_layer().boxed(),
         LogFormat::Pretty => logs::pretty_layer().boxed(),
     }
-    .with_filter(log_filter.or(request_span))
+    .with_filter(log_filter)
     .with_filter(quiet_export_errors);
 
     let tracing = trace::Tracing::new(config, aws)?;

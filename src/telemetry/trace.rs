@@ -4,20 +4,21 @@
 //! Keeping an incoming X-Ray `Root` that has no `Parent` (what an ALB sends)
 //! needs two small pieces: [`RootAwareIds`] hands that trace id to the SDK
 //! when it asks for a new one, and [`XraySampler`] applies the header's
-//! `Sampled` flag. [`start_span`] ties them together for one server span.
+//! `Sampled` flag. [`start_server_span`] ties them together for one server span.
 
 use std::{cell::Cell, time::Duration};
 
 use opentelemetry::{
     Context, KeyValue,
-    trace::{Link, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _},
+    trace::{
+        Link, SpanBuilder, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _,
+    },
 };
 use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SamplingResult,
-    SdkTracer, SdkTracerProvider, ShouldSample,
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
+    SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample,
 };
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{flush::Flusher, propagation::IncomingRoot, resource};
 use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
@@ -62,12 +63,15 @@ impl Tracing {
         let mut reloader = None;
         let processor = match config.traces_exporter {
             TracesExporter::None => return Ok(None),
-            TracesExporter::Console => batch(guarded::Guarded::new(
-                console::ConsoleExporter::default(),
-                late_resource.clone(),
-                None,
-                last_failure,
-            )),
+            TracesExporter::Console => batch(
+                config,
+                guarded::Guarded::new(
+                    console::ConsoleExporter::default(),
+                    late_resource.clone(),
+                    None,
+                    last_failure,
+                ),
+            ),
             TracesExporter::Otlp => {
                 let exporter = match config.otlp_protocol {
                     OtlpProtocol::HttpProtobuf => {
@@ -102,12 +106,15 @@ impl Tracing {
                         .with_timeout(config.otlp_timeout)
                         .build()?,
                 };
-                batch(guarded::Guarded::new(
-                    exporter,
-                    late_resource.clone(),
-                    Some(config.otlp_traces_endpoint.clone()),
-                    last_failure,
-                ))
+                batch(
+                    config,
+                    guarded::Guarded::new(
+                        exporter,
+                        late_resource.clone(),
+                        Some(config.otlp_traces_endpoint.clone()),
+                        last_failure,
+                    ),
+                )
             }
         };
         let provider = SdkTracerProvider::builder()
@@ -159,15 +166,24 @@ impl Tracing {
     }
 }
 
-/// The SDK's batch processor (its own thread, bounded queue, counted drops),
-/// sized by the `OTEL_BSP_*` variables it reads itself.
-fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(exporter: E) -> BatchSpanProcessor {
-    BatchSpanProcessor::builder(exporter).build()
+/// The SDK's batch processor (its own thread, bounded queue, counted drops).
+/// It reads the other `OTEL_BSP_*` variables itself; the sizes are ours.
+fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    config: &Config,
+    exporter: E,
+) -> BatchSpanProcessor {
+    let sizes = BatchConfigBuilder::default()
+        .with_max_queue_size(config.span_queue_size)
+        .with_max_export_batch_size(config.span_batch_size)
+        .build();
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(sizes)
+        .build()
 }
 
 thread_local! {
     /// The trace id the next root span on this thread must use, set only
-    /// inside [`start_span`].
+    /// inside [`start_server_span`].
     static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
 }
 
@@ -203,25 +219,23 @@ impl IdGenerator for RootAwareIds {
     }
 }
 
-/// Starts `span` now, under the parent extracted from the request, and
-/// returns its context. A parentless X-Ray `Root` becomes the span's trace id.
-pub fn start_span(span: &tracing::Span, parent: Context) -> Context {
+/// Starts the request's SERVER span under the parent extracted from its
+/// headers and returns the context that carries it. A parentless X-Ray
+/// `Root` becomes the span's trace id.
+pub(super) fn start_server_span(tracer: &SdkTracer, span: SpanBuilder, parent: Context) -> Context {
     let adopted_root = parent
         .get::<IncomingRoot>()
         .filter(|_| !parent.span().span_context().is_valid())
         .map(|root| root.trace_id);
-    // Fails only when the span is disabled; then there is nothing to start.
-    let _ = span.set_parent(parent);
-    match adopted_root {
-        Some(trace_id) => {
-            NEXT_TRACE_ID.with(|next| next.set(Some(trace_id)));
-            // Building the span happens here, on this thread, synchronously.
-            let cx = span.context();
-            NEXT_TRACE_ID.with(|next| next.set(None));
-            cx
-        }
-        None => span.context(),
+    if let Some(trace_id) = adopted_root {
+        NEXT_TRACE_ID.with(|next| next.set(Some(trace_id)));
     }
+    // The SDK asks for the trace id here, on this thread, synchronously.
+    let span = span.start_with_context(tracer, &parent);
+    if adopted_root.is_some() {
+        NEXT_TRACE_ID.with(|next| next.set(None));
+    }
+    parent.with_span(span)
 }
 
 /// The configured sampler, plus the X-Ray header's own decision where the

@@ -2,8 +2,8 @@
 //! puts the invocation's trace header on the request as `x-amzn-trace-id`).
 //!
 //! One SERVER span per request, named `METHOD route`, started under the
-//! context extracted from the headers; its status and errors are recorded
-//! when the response is ready. Its attributes are what the collector's X-Ray
+//! context extracted from the headers and current while the handlers run;
+//! its status and errors are recorded when the response is ready. Its attributes are what the collector's X-Ray
 //! translation reads: the URL the client called (scheme, host, port, path;
 //! never the query, which may carry secrets), an integer status (4xx is
 //! `error`, 429 `throttle`, 5xx `fault`) and `error.type` on 5xx.
@@ -15,21 +15,23 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use opentelemetry::{
+    Context, KeyValue, Value,
+    context::FutureExt as _,
+    trace::{SpanBuilder, SpanKind, Status, TraceContextExt},
+};
+use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute as semconv;
-use tracing::{Instrument, field::Empty};
 
 use super::{
-    logs::{RequestId, attach_request_id},
+    logs::RequestId,
     metrics::{Metrics, ServerFacts},
     propagation::Propagation,
-    start_span,
+    trace::start_server_span,
 };
 
 pub mod client;
 mod origin;
-
-/// The target of the request span (the log layer always lets it through).
-pub const SPAN_TARGET: &str = module_path!();
 
 /// The cause of a 5xx, put on the response by the code that made it, for the
 /// logs and the span, never for the client.
@@ -52,8 +54,8 @@ pub struct FaasInvocation {
 #[derive(Clone, Debug)]
 pub struct RequestTracing {
     pub propagation: Propagation,
-    /// Make spans at all (`OTEL_TRACES_EXPORTER` is not `none`).
-    pub enabled: bool,
+    /// `None` when `OTEL_TRACES_EXPORTER=none`: no spans are made at all.
+    pub tracer: Option<SdkTracer>,
     /// Trace `/health` too (off by default: ALB checks would flood X-Ray).
     pub trace_health_checks: bool,
     /// Every request is measured, traced or not.
@@ -72,13 +74,17 @@ pub async fn trace_request(
     // Read once: the span takes the whole origin, the metric its scheme.
     let origin = origin::origin(&request);
     let scheme = origin.scheme;
-    let skip = !tracing_config.enabled
-        || (!tracing_config.trace_health_checks && route == Some("/health"));
-    let response = if skip {
-        next.run(request).await
-    } else {
-        let span = server_span(&request, route, origin);
-        traced(&tracing_config, span, request, next).await
+    let tracer = tracing_config
+        .tracer
+        .as_ref()
+        .filter(|_| tracing_config.trace_health_checks || route != Some("/health"));
+    let response = match tracer {
+        Some(tracer) => {
+            let parent = tracing_config.propagation.extract(request.headers());
+            let cx = start_server_span(tracer, server_span(&request, route, origin), parent);
+            traced(cx, request, next).await
+        }
+        None => next.run(request).await,
     };
     tracing_config.metrics.record_server(&ServerFacts {
         method: &method,
@@ -90,50 +96,52 @@ pub async fn trace_request(
     response
 }
 
-async fn traced(
-    tracing_config: &RequestTracing,
-    span: tracing::Span,
-    request: Request,
-    next: Next,
-) -> Response {
-    start_span(&span, tracing_config.propagation.extract(request.headers()));
-    // Log lines find the trace and span ids themselves; only Lambda's
-    // request id has to be kept for them.
+/// Runs the request with `cx` (its SERVER span) current, so the handlers'
+/// `tracing` spans become its children and log lines carry its ids; then
+/// records the outcome and ends the span.
+async fn traced(mut cx: Context, request: Request, next: Next) -> Response {
     if let Some(faas) = request.extensions().get::<FaasInvocation>() {
-        attach_request_id(&span, RequestId(faas.invocation_id.clone()));
+        // Lambda's request id, for every log line of the invocation.
+        cx = cx.with_value(RequestId(faas.invocation_id.clone()));
     }
+    let response = next.run(request).with_context(cx.clone()).await;
 
-    let response = next.run(request).instrument(span.clone()).await;
-
+    let span = cx.span();
     let status = response.status();
-    span.record(
+    let code = KeyValue::new(
         semconv::HTTP_RESPONSE_STATUS_CODE,
         i64::from(status.as_u16()),
     );
     if status.is_server_error() {
-        span.record(semconv::ERROR_TYPE, status.as_str());
-        span.record("otel.status_code", "error");
+        span.set_attributes([
+            code,
+            KeyValue::new(semconv::ERROR_TYPE, status.as_str().to_owned()),
+        ]);
+        span.set_status(Status::error(""));
         let detail = response
             .extensions()
             .get::<ErrorDetail>()
             .map(|d| d.0.as_str());
-        span.in_scope(|| {
-            tracing::error!(
-                status = i64::from(status.as_u16()),
-                error = detail.unwrap_or("unknown"),
-                "request failed"
-            )
-        });
+        let _current = cx.clone().attach();
+        tracing::error!(
+            status = i64::from(status.as_u16()),
+            error = detail.unwrap_or("unknown"),
+            "request failed"
+        );
+    } else {
+        span.set_attribute(code);
     }
+    span.end();
     response
 }
 
-fn server_span(
-    request: &Request,
-    route: Option<&str>,
-    origin: origin::Origin<'_>,
-) -> tracing::Span {
-    let method = request.method().as_str();
+/// The SERVER span, built with the OpenTelemetry API: going through
+/// `tracing` cost a registry entry, a field visitor and a copy of every
+/// string per request, and nothing reads the request span as a `tracing` span.
+fn server_span(request: &Request, route: Option<&str>, origin: origin::Origin<'_>) -> SpanBuilder {
+    let known = known_method(request.method());
+    // Semconv: `{method} {route}`, `HTTP` for a method it does not know.
+    let method = if known == OTHER_METHOD { "HTTP" } else { known };
     // Concatenated by hand: `format!` costs more than the span's other fields.
     let name = match route {
         Some(route) => {
@@ -146,36 +154,73 @@ fn server_span(
         None => method.to_owned(),
     };
     let headers = request.headers();
-    let user_agent = headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let span = tracing::info_span!(
-        target: SPAN_TARGET,
-        "request",
-        otel.name = name,
-        otel.kind = "server",
-        otel.status_code = Empty,
-        { semconv::HTTP_REQUEST_METHOD } = method,
-        { semconv::HTTP_ROUTE } = route,
-        { semconv::URL_SCHEME } = origin.scheme,
-        { semconv::SERVER_ADDRESS } = origin.address,
-        { semconv::SERVER_PORT } = origin.port,
-        { semconv::URL_PATH } = request.uri().path(),
-        { semconv::NETWORK_PROTOCOL_VERSION } = origin::protocol_version(request.version()),
-        { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
-        { semconv::ERROR_TYPE } = Empty,
-        { semconv::CLIENT_ADDRESS } = client_address(request),
-        { semconv::USER_AGENT_ORIGINAL } = user_agent,
-        { semconv::FAAS_TRIGGER } = Empty,
-        { semconv::FAAS_INVOCATION_ID } = Empty,
-        { semconv::FAAS_COLDSTART } = Empty,
-    );
-    if let Some(faas) = request.extensions().get::<FaasInvocation>() {
-        span.record(semconv::FAAS_TRIGGER, "http");
-        span.record(semconv::FAAS_INVOCATION_ID, faas.invocation_id.as_str());
-        span.record(semconv::FAAS_COLDSTART, faas.coldstart);
+    let mut attributes = Vec::with_capacity(16);
+    attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, known));
+    if known == OTHER_METHOD {
+        attributes.push(KeyValue::new(
+            semconv::HTTP_REQUEST_METHOD_ORIGINAL,
+            request.method().as_str().to_owned(),
+        ));
     }
-    span
+    if let Some(route) = route {
+        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+    }
+    attributes.push(KeyValue::new(semconv::URL_SCHEME, origin.scheme));
+    if let Some(address) = origin.address {
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+    }
+    if let Some(port) = origin.port {
+        attributes.push(KeyValue::new(semconv::SERVER_PORT, port));
+    }
+    attributes.push(KeyValue::new(
+        semconv::URL_PATH,
+        request.uri().path().to_owned(),
+    ));
+    if let Some(version) = origin::protocol_version(request.version()) {
+        attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(client) = client_address(request) {
+        attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client.to_owned()));
+    }
+    if let Some(agent) = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        attributes.push(KeyValue::new(
+            semconv::USER_AGENT_ORIGINAL,
+            agent.to_owned(),
+        ));
+    }
+    if let Some(faas) = request.extensions().get::<FaasInvocation>() {
+        attributes.push(KeyValue::new(semconv::FAAS_TRIGGER, "http"));
+        attributes.push(KeyValue::new(
+            semconv::FAAS_INVOCATION_ID,
+            Value::from(faas.invocation_id.clone()),
+        ));
+        attributes.push(KeyValue::new(semconv::FAAS_COLDSTART, faas.coldstart));
+    }
+    SpanBuilder::from_name(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes)
+}
+
+const OTHER_METHOD: &str = "_OTHER";
+
+/// Semconv keeps the method low-cardinality: a method it does not list is `_OTHER`.
+pub(super) fn known_method(method: &http::Method) -> &'static str {
+    use http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::HEAD => "HEAD",
+        M::OPTIONS => "OPTIONS",
+        M::PATCH => "PATCH",
+        M::TRACE => "TRACE",
+        M::CONNECT => "CONNECT",
+        _ => OTHER_METHOD,
+    }
 }
 
 static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");

@@ -30,7 +30,7 @@ use opentelemetry_sdk::{
 };
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-use super::{TelemetryError, flush::Flusher};
+use super::{TelemetryError, flush::Flusher, http::known_method};
 use crate::config::{Config, MetricsExporter, OtlpProtocol};
 
 /// What one finished request contributes to `http.server.request.duration`.
@@ -166,23 +166,6 @@ impl Metrics {
         if let Some(i) = &self.0 {
             i.coldstarts.add(1, &[]);
         }
-    }
-}
-
-/// Semconv keeps the method attribute low-cardinality: unknown methods are `_OTHER`.
-fn known_method(method: &http::Method) -> &'static str {
-    use http::Method as M;
-    match *method {
-        M::GET => "GET",
-        M::POST => "POST",
-        M::PUT => "PUT",
-        M::DELETE => "DELETE",
-        M::HEAD => "HEAD",
-        M::OPTIONS => "OPTIONS",
-        M::PATCH => "PATCH",
-        M::TRACE => "TRACE",
-        M::CONNECT => "CONNECT",
-        _ => "_OTHER",
     }
 }
 
