@@ -492,6 +492,8 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
           f"{lam['otlp']['errors']} (on), {lam.get('none', {}).get('errors', 'n/a')} (off).\n")
 
     write_aws_sdk(w, startup)
+    middleware = [s for s in startup if s.get("kind") == "middleware"]
+    write_middleware(w, middleware)
 
     w("## Artifacts\n")
     w(f"- Stripped release binary (`target/release/axum-xray-otel`): {bin_mib:.2f} MiB.")
@@ -550,6 +552,15 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
                      max(pick(results, "nometrics", None, "peak_rss_kib"))) / 1024
         goal(rows, "metrics: peak RSS added (HTTP)", "≤ 2 MiB", f"{extra_rss:.2f} MiB",
              extra_rss <= 2, f"{extra_rss - 2:+.2f} MiB")
+    # Per route, the median over process runs; then the worst route.
+    by_route: dict[str, list[float]] = {}
+    for m in middleware:
+        if m["variant"] == "traced" and "metrics_add" in m:
+            by_route.setdefault(m["route"], []).append(m["metrics_add"] / 1000)
+    if by_route:
+        worst = max(statistics.median(v) for v in by_route.values())
+        goal(rows, "metrics: CPU/request added, request thread (in process, paired)", "≤ 1 µs",
+             f"{worst:.2f} µs (worst route, median of runs)", worst <= 1, f"{worst - 1:+.2f} µs")
     if "service" in su:
         s = su["service"]["p50"]
         goal(rows, "start-up (p50)", "< 20 ms", f"{s:.1f} ms", s < 20, f"{s - 20:+.1f} ms")
@@ -587,6 +598,37 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     if history.exists():
         w(history.read_text().rstrip() + "\n")
     return "\n".join(out) + "\n"
+
+
+def write_middleware(w, rows: list[dict]) -> None:
+    """benches/middleware.rs: the request path in process, CPU of the calling thread."""
+    if not rows:
+        return
+    w("## Middleware alone (in process)\n")
+    w("`cargo bench --bench middleware --profile microbench`: `oneshot` requests through the real "
+      "Router with ALB-like headers, spans and metrics over OTLP to a discarding sink; CPU time of "
+      "the calling thread per request (the batch exporter and metrics reader are not in it). "
+      "\"untraced\" and \"traced\" processes alternate; inside each, Routers with and without "
+      "metrics alternate round by round, so \"metrics add\" is a paired difference (median of "
+      "rounds, their range in brackets). µs, median of rounds, one figure per process run.\n")
+    w("| route | run | untraced | traced | traced + metrics | tracing adds | metrics add (traced) | metrics add (untraced) |")
+    w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    runs = sorted({r["run"] for r in rows})
+    for route in dict.fromkeys(r["route"] for r in rows):
+        for run in runs:
+            def one(variant: str, metrics: bool) -> dict | None:
+                return next((r for r in rows if r["route"] == route and r["run"] == run
+                             and r["variant"] == variant and r["metrics"] == metrics), None)
+            u, t, tm, um = one("untraced", False), one("traced", False), one("traced", True), one("untraced", True)
+            if not (u and t and tm and um):
+                continue
+            def paired(r: dict) -> str:
+                return (f"{r['metrics_add'] / 1000:.2f} ({r['metrics_add_min'] / 1000:.2f}.."
+                        f"{r['metrics_add_max'] / 1000:.2f})")
+            w(f"| `{route}` | {run} | {u['ns_per_request'] / 1000:.2f} | {t['ns_per_request'] / 1000:.2f} "
+              f"| {tm['ns_per_request'] / 1000:.2f} | {(t['ns_per_request'] - u['ns_per_request']) / 1000:.2f} "
+              f"| {paired(tm)} | {paired(um)} |")
+    w("")
 
 
 def write_aws_sdk(w, startup: list[dict]) -> None:
@@ -628,6 +670,7 @@ def main() -> None:
     p.add_argument("--startup", type=Path, required=True, help="JSON lines from benches/startup.rs")
     p.add_argument("--dynamodb", type=Path, help="JSON lines from benches/dynamodb.rs")
     p.add_argument("--build", type=Path, help="the clean release build time (bench/run.sh)")
+    p.add_argument("--middleware", type=Path, help="JSON lines from benches/middleware.rs")
     p.add_argument("--results", type=Path, required=True, help="where the raw load results go")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--rounds", type=int, default=3)
@@ -647,6 +690,9 @@ def main() -> None:
     startup = [json.loads(l) for l in args.startup.read_text().splitlines() if l.startswith("{")]
     if args.dynamodb and args.dynamodb.exists():
         startup += [json.loads(l) for l in args.dynamodb.read_text().splitlines() if l.startswith("{")]
+    if args.middleware and args.middleware.exists():
+        startup += [{"kind": "middleware", **json.loads(l)}
+                    for l in args.middleware.read_text().splitlines() if l.startswith("{")]
     if args.build and args.build.exists():
         startup.append({"kind": "build", **json.loads(args.build.read_text())})
     args.out.write_text(write_report(args, results, startup, args.repo, peer))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks the release binary (HTTP load with and without tracing or metrics, against
 # bare axum and the FastAPI peer; start-up; Lambda init and invocations;
-# artifact sizes; what the AWS SDK costs against DynamoDB Local; a clean release
-# build) and writes BENCHMARKS.md. Takes about 30 minutes.
+# artifact sizes; what the AWS SDK costs against DynamoDB Local; the middleware in
+# process; a clean release build) and writes BENCHMARKS.md. Takes about 30 minutes.
 set -euo pipefail
 
 usage() {
@@ -74,6 +74,7 @@ fi
 cargo build --release --bin axum-xray-otel --example bare_axum --example otlp_sink
 cargo bench --bench startup --no-run
 cargo bench --bench dynamodb --no-run
+cargo bench --bench middleware --profile microbench --no-run
 tools_bin="$(bash tests/tools.sh)"
 PATH="$tools_bin:$PATH" cargo lambda build --release --output-format zip
 
@@ -82,12 +83,14 @@ BENCH_BARE_BIN="$repo/target/release/examples/bare_axum" \
     cargo bench --bench startup >"$out/startup.jsonl"
 # DynamoDB Local for the AWS SDK figures (tests/tools.sh installs it).
 cargo bench --bench dynamodb >"$out/dynamodb.jsonl"
+# The request path in process (the metrics' paired cost).
+cargo bench --bench middleware --profile microbench >"$out/middleware.jsonl"
 baseline_args=()
 if [[ -n "${BENCH_BASELINE:-}" ]]; then
     baseline_args=(--baseline "$(realpath "$BENCH_BASELINE")")
 fi
 taskset -c 1 python3 bench/bench.py --repo "$repo" --oha "$oha" "${peer_args[@]}" "${baseline_args[@]}" \
-    --startup "$out/startup.jsonl" --dynamodb "$out/dynamodb.jsonl" --build "$out/build.json" --results "$out/load.json" --out "$repo/BENCHMARKS.md" \
+    --startup "$out/startup.jsonl" --dynamodb "$out/dynamodb.jsonl" --middleware "$out/middleware.jsonl" --build "$out/build.json" --results "$out/load.json" --out "$repo/BENCHMARKS.md" \
     --rounds "${BENCH_ROUNDS:-3}" --seconds "${BENCH_SECONDS:-8}" --warmup "${BENCH_WARMUP:-2}"
 
 met="$(grep -c '| met |' BENCHMARKS.md || true)"
