@@ -64,6 +64,25 @@ impl EmfExporter {
 
 impl PushMetricExporter for EmfExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        self.write(metrics)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn temporality(&self) -> Temporality {
+        Temporality::Delta
+    }
+}
+
+impl EmfExporter {
+    /// Writes `metrics` to stdout as EMF lines, on the calling thread.
+    pub(super) fn write(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let points = points(metrics);
         if points.is_empty() {
             return Ok(());
@@ -82,18 +101,6 @@ impl PushMetricExporter for EmfExporter {
             .lock()
             .write_all(text.as_bytes())
             .map_err(|e| opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string()))
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-
-    fn temporality(&self) -> Temporality {
-        Temporality::Delta
     }
 }
 

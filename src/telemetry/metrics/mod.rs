@@ -15,7 +15,7 @@ mod console;
 mod emf;
 
 use std::{
-    sync::Arc,
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -26,12 +26,16 @@ use opentelemetry::{
 use opentelemetry_otlp::{MetricExporter as OtlpExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
-    metrics::{PeriodicReader, SdkMeterProvider, Temporality},
+    error::OTelSdkResult,
+    metrics::{
+        InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Temporality,
+        data::ResourceMetrics, reader::MetricReader,
+    },
 };
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::{TelemetryError, flush::Flusher, http::known_method};
-use crate::config::{Config, MetricsExporter, OtlpProtocol};
+use crate::config::{Config, MetricsExporter, OtlpProtocol, Target};
 
 /// What one finished request contributes to `http.server.request.duration`.
 #[derive(Clone, Copy, Debug)]
@@ -183,6 +187,52 @@ pub(super) struct Exporting {
     /// `None` for EMF and console: writing to stdout needs no deadline, and
     /// skipping the extra thread saves a wake-up per invocation.
     flusher: Option<Flusher>,
+    /// EMF on Lambda: collected and written by the flushing thread.
+    inline: Option<InlineEmf>,
+}
+
+struct InlineEmf {
+    reader: Arc<ManualReader>,
+    exporter: emf::EmfExporter,
+}
+
+impl InlineEmf {
+    fn flush(&self) {
+        let mut collected = ResourceMetrics::default();
+        let written = self
+            .reader
+            .collect(&mut collected)
+            .and_then(|()| self.exporter.write(&collected));
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "metrics flush failed");
+        }
+    }
+}
+
+/// The provider owns its readers; this lets the flush hold the same one.
+#[derive(Debug)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline);
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
 }
 
 impl Exporting {
@@ -193,6 +243,7 @@ impl Exporting {
         namespace: String,
     ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
         let builder = SdkMeterProvider::builder().with_resource(resource.clone());
+        let mut inline = None;
         // The reader reads OTEL_METRIC_EXPORT_INTERVAL itself (default 60 s).
         let builder = match config.metrics_exporter {
             MetricsExporter::None => return Ok(None),
@@ -212,6 +263,21 @@ impl Exporting {
                         .build()?,
                 };
                 builder.with_reader(PeriodicReader::builder(exporter).build())
+            }
+            // On Lambda the invocation's flush collects and writes the line
+            // itself: handing it to a reader thread and back cost a wake-up each.
+            MetricsExporter::Emf if config.target == Target::Lambda => {
+                let reader = Arc::new(
+                    ManualReader::builder()
+                        .with_temporality(Temporality::Delta)
+                        .build(),
+                );
+                let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
+                inline = Some(InlineEmf {
+                    reader: Arc::clone(&reader),
+                    exporter,
+                });
+                builder.with_reader(SharedReader(reader))
             }
             MetricsExporter::Emf => {
                 let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
@@ -234,15 +300,26 @@ impl Exporting {
             }
             _ => None,
         };
-        Ok(Some((Self { provider, flusher }, metrics)))
+        Ok(Some((
+            Self {
+                provider,
+                flusher,
+                inline,
+            },
+            metrics,
+        )))
     }
 
     /// Exports what was recorded so far, waiting until `deadline` for a
     /// remote exporter.
     pub(super) fn flush(&self, deadline: Instant) -> bool {
-        match &self.flusher {
-            Some(flusher) => flusher.flush_until(deadline),
-            None => {
+        match (&self.flusher, &self.inline) {
+            (Some(flusher), _) => flusher.flush_until(deadline),
+            (None, Some(inline)) => {
+                inline.flush();
+                true
+            }
+            (None, None) => {
                 flush(&self.provider);
                 true
             }
@@ -251,6 +328,10 @@ impl Exporting {
 
     pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
         drop(self.flusher);
+        // A manual reader exports nothing at shutdown by itself.
+        if let Some(inline) = &self.inline {
+            inline.flush();
+        }
         Ok(self.provider.shutdown_with_timeout(timeout)?)
     }
 }
