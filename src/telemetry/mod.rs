@@ -123,6 +123,8 @@ pub fn init(
             .with_tracked_inactivity(false)
             // Attaching an OTel context on every poll costs ~1 µs a request; our code
             // asks the tracing span for its context instead (`OpenTelemetrySpanExt`).
+            // A span with no tracing parent takes the current OTel context: the
+            // request's SERVER span, which the middleware makes current.
             .with_context_activation(false)
             .with_filter(filter_fn(|meta| {
                 meta.is_span() && meta.target().starts_with(SPAN_TARGET_PREFIX)

@@ -7,7 +7,7 @@
 //!
 //! X-Ray allows a `Root` without a `Parent` (the ALB sends exactly that). The
 //! SDK cannot express "this trace id, no parent", so such a header becomes an
-//! [`IncomingRoot`] value in the context: `trace::start_span` turns it into the
+//! [`IncomingRoot`] value in the context: `trace::start_server_span` turns it into the
 //! span's own trace id, and the sampler honours its `Sampled` flag.
 
 use std::borrow::Cow;
