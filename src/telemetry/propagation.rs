@@ -7,8 +7,8 @@
 //!
 //! X-Ray allows a `Root` without a `Parent` (the ALB sends exactly that). The
 //! SDK cannot express "this trace id, no parent", so such a header becomes an
-//! [`IncomingRoot`] value in the context: `trace::start_server_span` turns it into the
-//! span's own trace id, and the sampler honours its `Sampled` flag.
+//! [`IncomingRoot`] value in the context: `trace::start_server_span` turns it
+//! into the span's own trace id, and the sampler honours its `Sampled` flag.
 
 use std::borrow::Cow;
 
@@ -120,10 +120,6 @@ fn lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 /// W3C Trace Context level 1: `vv-<32 hex>-<16 hex>-ff`, lower-case, exact
 /// lengths (the SDK's parser accepts short ids), version `ff` invalid, and
 /// only version 00 is exactly 55 bytes.
@@ -135,9 +131,12 @@ fn is_valid_traceparent(value: &str) -> bool {
     if b.len() > 55 && (value.starts_with("00") || b[55] != b'-') {
         return false;
     }
-    let fields = [&value[..2], &value[3..35], &value[36..52], &value[53..55]];
     let dashes = b[2] == b'-' && b[35] == b'-' && b[52] == b'-';
-    dashes && fields.iter().all(|f| is_lower_hex(f)) && fields[0] != "ff"
+    dashes
+        && lower_hex::<1>(&value[..2]).is_some_and(|[version]| version != 0xff)
+        && lower_hex::<16>(&value[3..35]).is_some()
+        && lower_hex::<8>(&value[36..52]).is_some()
+        && lower_hex::<1>(&value[53..55]).is_some()
 }
 
 /// The X-Ray form of a trace id, as X-Ray and CloudWatch Logs show it.

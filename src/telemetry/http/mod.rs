@@ -3,8 +3,8 @@
 //!
 //! One SERVER span per request, named `METHOD route`, started under the
 //! context extracted from the headers and current while the handlers run;
-//! its status and errors are recorded when the response is ready. Its attributes are what the collector's X-Ray
-//! translation reads: the URL the client called (scheme, host, port, path;
+//! its status and errors are recorded when the response is ready. Its
+//! attributes are what the collector's X-Ray translation reads: the URL the client called (scheme, host, port, path;
 //! never the query, which may carry secrets), an integer status (4xx is
 //! `error`, 429 `throttle`, 5xx `fault`) and `error.type` on 5xx.
 
@@ -16,7 +16,7 @@ use axum::{
     response::Response,
 };
 use opentelemetry::{
-    Context, KeyValue, Value,
+    Context, KeyValue,
     context::FutureExt as _,
     trace::{SpanBuilder, SpanKind, Status, TraceContextExt},
 };
@@ -108,15 +108,15 @@ async fn traced(mut cx: Context, request: Request, next: Next) -> Response {
 
     let span = cx.span();
     let status = response.status();
-    let code = KeyValue::new(
+    span.set_attribute(KeyValue::new(
         semconv::HTTP_RESPONSE_STATUS_CODE,
         i64::from(status.as_u16()),
-    );
+    ));
     if status.is_server_error() {
-        span.set_attributes([
-            code,
-            KeyValue::new(semconv::ERROR_TYPE, status.as_str().to_owned()),
-        ]);
+        span.set_attribute(KeyValue::new(
+            semconv::ERROR_TYPE,
+            status.as_str().to_owned(),
+        ));
         span.set_status(Status::error(""));
         let detail = response
             .extensions()
@@ -128,8 +128,6 @@ async fn traced(mut cx: Context, request: Request, next: Next) -> Response {
             error = detail.unwrap_or("unknown"),
             "request failed"
         );
-    } else {
-        span.set_attribute(code);
     }
     span.end();
     response
@@ -195,7 +193,7 @@ fn server_span(request: &Request, route: Option<&str>, origin: origin::Origin<'_
         attributes.push(KeyValue::new(semconv::FAAS_TRIGGER, "http"));
         attributes.push(KeyValue::new(
             semconv::FAAS_INVOCATION_ID,
-            Value::from(faas.invocation_id.clone()),
+            faas.invocation_id.clone(),
         ));
         attributes.push(KeyValue::new(semconv::FAAS_COLDSTART, faas.coldstart));
     }

@@ -181,14 +181,19 @@ fn scheme(scheme: &str) -> &'static str {
     }
 }
 
-/// Owns the meter provider and, for a remote exporter, a bounded flush for Lambda.
+/// Owns the meter provider and how a flush reaches its exporter.
 pub(super) struct Exporting {
     provider: SdkMeterProvider,
-    /// `None` for EMF and console: writing to stdout needs no deadline, and
-    /// skipping the extra thread saves a wake-up per invocation.
-    flusher: Option<Flusher>,
-    /// EMF on Lambda: collected and written by the flushing thread.
-    inline: Option<InlineEmf>,
+    flush: Flush,
+}
+
+enum Flush {
+    /// A remote exporter: on its own thread, so Lambda can stop waiting at a deadline.
+    Bounded(Flusher),
+    /// EMF on Lambda: collected and written by the flushing thread itself.
+    Inline(InlineEmf),
+    /// EMF on ECS and console: the provider's flush, stdout needs no deadline.
+    Provider,
 }
 
 struct InlineEmf {
@@ -243,7 +248,7 @@ impl Exporting {
         namespace: String,
     ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
         let builder = SdkMeterProvider::builder().with_resource(resource.clone());
-        let mut inline = None;
+        let mut flushing_by = Flush::Provider;
         // The reader reads OTEL_METRIC_EXPORT_INTERVAL itself (default 60 s).
         let builder = match config.metrics_exporter {
             MetricsExporter::None => return Ok(None),
@@ -273,7 +278,7 @@ impl Exporting {
                         .build(),
                 );
                 let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
-                inline = Some(InlineEmf {
+                flushing_by = Flush::Inline(InlineEmf {
                     reader: Arc::clone(&reader),
                     exporter,
                 });
@@ -289,22 +294,18 @@ impl Exporting {
         };
         let provider = builder.build();
         let metrics = Metrics::from_provider(&provider);
-        let flusher = match config.metrics_exporter {
-            MetricsExporter::Otlp => {
-                let flushing = provider.clone();
-                let flusher = Flusher::spawn("otel-metrics-flush", move || flush(&flushing))
-                    .map_err(|e| {
-                        TelemetryError::Setup(format!("cannot start the flush thread: {e}"))
-                    })?;
-                Some(flusher)
-            }
-            _ => None,
-        };
+        if config.metrics_exporter == MetricsExporter::Otlp {
+            let flushing = provider.clone();
+            let flusher =
+                Flusher::spawn("otel-metrics-flush", move || flush(&flushing)).map_err(|e| {
+                    TelemetryError::Setup(format!("cannot start the flush thread: {e}"))
+                })?;
+            flushing_by = Flush::Bounded(flusher);
+        }
         Ok(Some((
             Self {
                 provider,
-                flusher,
-                inline,
+                flush: flushing_by,
             },
             metrics,
         )))
@@ -313,13 +314,13 @@ impl Exporting {
     /// Exports what was recorded so far, waiting until `deadline` for a
     /// remote exporter.
     pub(super) fn flush(&self, deadline: Instant) -> bool {
-        match (&self.flusher, &self.inline) {
-            (Some(flusher), _) => flusher.flush_until(deadline),
-            (None, Some(inline)) => {
+        match &self.flush {
+            Flush::Bounded(flusher) => flusher.flush_until(deadline),
+            Flush::Inline(inline) => {
                 inline.flush();
                 true
             }
-            (None, None) => {
+            Flush::Provider => {
                 flush(&self.provider);
                 true
             }
@@ -327,10 +328,12 @@ impl Exporting {
     }
 
     pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
-        drop(self.flusher);
-        // A manual reader exports nothing at shutdown by itself.
-        if let Some(inline) = &self.inline {
-            inline.flush();
+        match self.flush {
+            // A manual reader exports nothing at shutdown by itself.
+            Flush::Inline(inline) => inline.flush(),
+            // Stops the flush thread before the provider goes.
+            Flush::Bounded(flusher) => drop(flusher),
+            Flush::Provider => {}
         }
         Ok(self.provider.shutdown_with_timeout(timeout)?)
     }
