@@ -32,6 +32,10 @@ pub mod vars {
     pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
     pub const OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
     pub const OTEL_EXPORTER_OTLP_TRACES_AUTH: &str = "OTEL_EXPORTER_OTLP_TRACES_AUTH";
+    pub const OTEL_EXPORTER_OTLP_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+    pub const OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION";
+    pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+    pub const OTEL_EXPORTER_OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
     pub const OTEL_METRICS_EXPORTER: &str = "OTEL_METRICS_EXPORTER";
     pub const OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
     pub const OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
@@ -157,6 +161,10 @@ pub struct Config {
     /// Each export attempt's deadline, credentials wait included.
     pub otlp_timeout: Duration,
     pub otlp_traces_auth: TracesAuth,
+    /// Gzip every trace export (http/protobuf).
+    pub otlp_traces_gzip: bool,
+    /// Extra headers on every trace export (http/protobuf), in order.
+    pub otlp_traces_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Ended spans waiting for export; more are dropped (and counted).
     pub span_queue_size: usize,
     /// Spans per export request.
@@ -257,6 +265,35 @@ impl Reader<'_> {
                 default
             }
         }
+    }
+
+    /// `key=value` pairs separated by commas, values percent-decoded (the
+    /// OTLP exporter specification's format).
+    fn headers(&mut self, var: &'static str) -> Vec<(http::HeaderName, http::HeaderValue)> {
+        let Some(raw) = self.get(var) else {
+            return Vec::new();
+        };
+        let mut headers = Vec::new();
+        for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+            let parsed = pair.split_once('=').and_then(|(key, value)| {
+                let name = http::HeaderName::try_from(key.trim()).ok()?;
+                let mut value = http::HeaderValue::try_from(percent_decode(value.trim())?).ok()?;
+                // Often a credential: never printed by `Debug`.
+                value.set_sensitive(true);
+                Some((name, value))
+            });
+            match parsed {
+                Some(header) => headers.push(header),
+                None => {
+                    let key = pair.split('=').next().unwrap_or("").trim();
+                    self.fail(
+                        var,
+                        format!("'{key}=…' is not a header as key=value (values percent-encoded)"),
+                    );
+                }
+            }
+        }
+        headers
     }
 
     fn millis(&mut self, var: &'static str, default: u64, max: u64) -> Duration {
@@ -380,6 +417,17 @@ impl Config {
             600_000,
         );
         let otlp_traces_auth = traces_auth(&mut r, &otlp_traces_endpoint, otlp_protocol);
+        let compressions = [("gzip", true), ("none", false)];
+        let general_gzip = r.choice(OTEL_EXPORTER_OTLP_COMPRESSION, false, &compressions);
+        let otlp_traces_gzip = r.choice(
+            OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+            general_gzip,
+            &compressions,
+        );
+        let otlp_traces_headers = merged_headers(
+            r.headers(OTEL_EXPORTER_OTLP_HEADERS),
+            r.headers(OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+        );
         let (span_queue_size, span_batch_size) = span_queue(&mut r);
         let metrics_exporter = r.choice(
             OTEL_METRICS_EXPORTER,
@@ -445,6 +493,8 @@ impl Config {
             otlp_traces_endpoint,
             otlp_timeout,
             otlp_traces_auth,
+            otlp_traces_gzip,
+            otlp_traces_headers,
             span_queue_size,
             span_batch_size,
             metrics_exporter,
@@ -460,6 +510,40 @@ impl Config {
             dynamodb_timeout,
         })
     }
+}
+
+/// The general headers with the traces-only ones replacing any of the same name.
+fn merged_headers(
+    general: Vec<(http::HeaderName, http::HeaderValue)>,
+    traces: Vec<(http::HeaderName, http::HeaderValue)>,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let mut headers: Vec<_> = general
+        .into_iter()
+        .filter(|(name, _)| !traces.iter().any(|(t, _)| t == name))
+        .collect();
+    headers.extend(traces);
+    headers
+}
+
+/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The batch span processor's queue and batch sizes. Smaller than the SDK's
@@ -974,6 +1058,52 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.otlp_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn trace_export_compression_and_headers_follow_the_otlp_variables() {
+        let c = parse(&[]).unwrap();
+        assert!(!c.otlp_traces_gzip);
+        assert!(c.otlp_traces_headers.is_empty());
+        let c = parse(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-team=a%20b, api-key=secret"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "API-Key=s3cr3t"),
+        ])
+        .unwrap();
+        assert!(c.otlp_traces_gzip);
+        let headers: Vec<(&str, &str)> = c
+            .otlp_traces_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(headers, [("x-team", "a b"), ("api-key", "s3cr3t")]);
+        assert!(
+            !format!("{c:?}").contains("s3cr3t"),
+            "values are not printed"
+        );
+        let c = parse(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+        ])
+        .unwrap();
+        assert!(!c.otlp_traces_gzip);
+
+        let err = parse(&[
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "ok=1,broken,bad=%zz"),
+        ])
+        .unwrap_err();
+        let vars: Vec<&str> = err.0.iter().map(|e| e.var).collect();
+        assert_eq!(
+            vars,
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS"
+            ]
+        );
+        assert!(!err.to_string().contains("%zz"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! when it asks for a new one, and [`XraySampler`] applies the header's
 //! `Sampled` flag. [`start_server_span`] ties them together for one server span.
 
-use std::{cell::Cell, time::Duration};
+use std::{cell::Cell, sync::Arc, time::Duration};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -14,7 +14,7 @@ use opentelemetry::{
         Link, SpanBuilder, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _,
     },
 };
-use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
     SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample,
@@ -27,6 +27,7 @@ mod cause;
 mod console;
 mod credentials;
 mod guarded;
+mod otlp;
 mod sigv4;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,48 +74,41 @@ impl Tracing {
                 ),
             ),
             TracesExporter::Otlp => {
-                let exporter = match config.otlp_protocol {
+                let endpoint = Some(config.otlp_traces_endpoint.clone());
+                match config.otlp_protocol {
                     OtlpProtocol::HttpProtobuf => {
-                        let builder = OtlpExporter::builder()
-                            .with_http()
-                            .with_endpoint(&config.otlp_traces_endpoint)
-                            .with_timeout(config.otlp_timeout);
-                        match &config.otlp_traces_auth {
-                            TracesAuth::None => builder
-                                .with_http_client(super::otlp_http_client(config.otlp_timeout)?)
-                                .build()?,
-                            TracesAuth::SigV4 { region } => {
-                                let provider = aws
-                                    .and_then(|aws| aws.credentials_provider())
-                                    .ok_or(TelemetryError::NoAwsConfig)?;
-                                let (cache, task) = credentials::CredentialsCache::spawn(provider);
-                                reloader = Some(task);
-                                let client = sigv4::SigningClient::new(
-                                    cache,
-                                    region.clone(),
-                                    config.otlp_timeout,
-                                    last_failure.clone(),
-                                )
-                                .map_err(super::http_client_error)?;
-                                builder.with_http_client(client).build()?
-                            }
-                        }
+                        let client = otlp_http_client(config, aws, &last_failure, &mut reloader)?;
+                        let exporter = otlp::OtlpHttpExporter::new(
+                            client,
+                            &config.otlp_traces_endpoint,
+                            config.otlp_traces_headers.clone(),
+                            config.otlp_traces_gzip,
+                            config.otlp_timeout,
+                        )
+                        .map_err(|e| TelemetryError::Setup(format!("traces endpoint: {e}")))?;
+                        let exporter = guarded::Guarded::new(
+                            exporter,
+                            late_resource.clone(),
+                            endpoint,
+                            last_failure,
+                        );
+                        batch(config, exporter)
                     }
-                    OtlpProtocol::Grpc => OtlpExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(&config.otlp_traces_endpoint)
-                        .with_timeout(config.otlp_timeout)
-                        .build()?,
-                };
-                batch(
-                    config,
-                    guarded::Guarded::new(
-                        exporter,
-                        late_resource.clone(),
-                        Some(config.otlp_traces_endpoint.clone()),
-                        last_failure,
-                    ),
-                )
+                    OtlpProtocol::Grpc => {
+                        let exporter = OtlpExporter::builder()
+                            .with_tonic()
+                            .with_endpoint(&config.otlp_traces_endpoint)
+                            .with_timeout(config.otlp_timeout)
+                            .build()?;
+                        let exporter = guarded::Guarded::new(
+                            exporter,
+                            late_resource.clone(),
+                            endpoint,
+                            last_failure,
+                        );
+                        batch(config, exporter)
+                    }
+                }
             }
         };
         let provider = SdkTracerProvider::builder()
@@ -164,6 +158,34 @@ impl Tracing {
         drop(self.flusher);
         Ok(self.provider.shutdown_with_timeout(timeout)?)
     }
+}
+
+/// The HTTP client for OTLP/HTTP trace exports: plain, or signing for X-Ray
+/// (then `reloader` gets the task that keeps its credentials fresh).
+fn otlp_http_client(
+    config: &Config,
+    aws: Option<&aws_config::SdkConfig>,
+    last_failure: &cause::LastFailure,
+    reloader: &mut Option<credentials::Reloader>,
+) -> Result<Arc<dyn opentelemetry_http::HttpClient>, TelemetryError> {
+    Ok(match &config.otlp_traces_auth {
+        TracesAuth::None => Arc::new(super::otlp_http_client(config.otlp_timeout)?),
+        TracesAuth::SigV4 { region } => {
+            let provider = aws
+                .and_then(|aws| aws.credentials_provider())
+                .ok_or(TelemetryError::NoAwsConfig)?;
+            let (cache, task) = credentials::CredentialsCache::spawn(provider);
+            *reloader = Some(task);
+            let client = sigv4::SigningClient::new(
+                cache,
+                region.clone(),
+                config.otlp_timeout,
+                last_failure.clone(),
+            )
+            .map_err(super::http_client_error)?;
+            Arc::new(client)
+        }
+    })
 }
 
 /// The SDK's batch processor (its own thread, bounded queue, counted drops).
