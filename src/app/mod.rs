@@ -7,6 +7,7 @@ pub mod state;
 use std::time::Duration;
 
 use axum::{Router, http::StatusCode, middleware, response::Response, routing::get};
+use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
 };
@@ -41,21 +42,29 @@ pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Route
 }
 
 /// The middleware stack around any routes (tests add their own routes).
+///
+/// One `tower` layer: axum boxes each layer it is given, and every box is a
+/// service clone, an allocation and a move of the future per request.
 pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) -> Router {
-    routes
-        // Listed innermost first: the span sees the final status of everything.
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+    let stack = ServiceBuilder::new()
+        // Outermost first: the span sees the final status of everything.
+        .layer(middleware::from_fn_with_state(tracing, trace_request))
+        .map_response(json_errors)
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::map_response(json_errors))
-        .layer(middleware::from_fn_with_state(tracing, trace_request))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
+    routes.layer(stack)
 }
 
-async fn json_errors(response: Response) -> Response {
-    error::ensure_json_error(response)
+fn json_errors<B>(response: http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    error::ensure_json_error(response.map(axum::body::Body::new))
 }
 
 pub async fn not_found() -> AppError {

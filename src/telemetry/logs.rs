@@ -42,6 +42,12 @@ where
         .event_format(JsonLines)
         .fmt_fields(NoSpanFields)
         .with_writer(std::io::stdout)
+        // Lines read span ids from the registry, never span fields: with spans
+        // filtered out here, a span costs this layer nothing, and when traces
+        // are off no layer wants spans, so `tracing` does not make them at all.
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_event()
+        }))
 }
 
 pub(super) fn pretty_layer<S>() -> impl Layer<S>

@@ -169,6 +169,10 @@ fn otlp_http_client(
     reloader: &mut Option<credentials::Reloader>,
 ) -> Result<Arc<dyn opentelemetry_http::HttpClient>, TelemetryError> {
     Ok(match &config.otlp_traces_auth {
+        // The usual endpoint, a collector on the same host: sent from the batch thread itself.
+        TracesAuth::None if config.otlp_traces_endpoint.starts_with("http://") => Arc::new(
+            otlp::InThreadClient::new(config.otlp_timeout).map_err(super::http_client_error)?,
+        ),
         TracesAuth::None => Arc::new(super::otlp_http_client(config.otlp_timeout)?),
         TracesAuth::SigV4 { region } => {
             let provider = aws

@@ -71,9 +71,8 @@ pub async fn trace_request(
     let route = request.extensions().get::<MatchedPath>().cloned();
     let route = route.as_ref().map(MatchedPath::as_str);
     let method = request.method().clone();
-    // Read once: the span takes the whole origin, the metric its scheme.
-    let origin = origin::origin(&request);
-    let scheme = origin.scheme;
+    // The metric needs only the scheme; host and port only a span reads.
+    let scheme = origin::scheme(&request);
     let tracer = tracing_config
         .tracer
         .as_ref()
@@ -81,6 +80,7 @@ pub async fn trace_request(
     let response = match tracer {
         Some(tracer) => {
             let parent = tracing_config.propagation.extract(request.headers());
+            let origin = origin::origin(&request, scheme);
             let cx = start_server_span(tracer, server_span(&request, route, origin), parent);
             traced(cx, request, next).await
         }

@@ -25,15 +25,19 @@ pub(super) struct Origin<'a> {
     pub port: Option<i64>,
 }
 
-/// The scheme, host and port the client used; the listener's plain `http`
-/// when nothing says otherwise.
-pub(super) fn origin(request: &Request) -> Origin<'_> {
+/// The scheme the client used: `X-Forwarded-Proto`, else the URI's, else
+/// the listener's plain `http`.
+pub(super) fn scheme(request: &Request) -> &'static str {
+    first_value(request.headers(), &X_FORWARDED_PROTO)
+        .and_then(parse_scheme)
+        .or_else(|| request.uri().scheme_str().and_then(parse_scheme))
+        .unwrap_or("http")
+}
+
+/// The scheme (from [`scheme`]), host and port the client used.
+pub(super) fn origin<'a>(request: &'a Request, scheme: &'static str) -> Origin<'a> {
     let headers = request.headers();
     let uri = request.uri();
-    let scheme = first_value(headers, &X_FORWARDED_PROTO)
-        .and_then(parse_scheme)
-        .or_else(|| uri.scheme_str().and_then(parse_scheme))
-        .unwrap_or("http");
     let (address, host_port) = first_value(headers, &X_FORWARDED_HOST)
         .and_then(split_host)
         .or_else(|| {
@@ -149,7 +153,7 @@ mod tests {
 
     fn of(uri: &str, headers: &[(&str, &str)]) -> (String, Option<String>, Option<i64>) {
         let r = request(uri, headers);
-        let o = origin(&r);
+        let o = origin(&r, scheme(&r));
         (o.scheme.to_owned(), o.address.map(str::to_owned), o.port)
     }
 

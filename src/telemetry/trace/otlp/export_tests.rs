@@ -157,3 +157,71 @@ async fn a_bad_request_is_not_retried_and_retries_stop_after_three() {
         "the first attempt and three retries"
     );
 }
+
+/// Runs `f` on a thread of its own, outside any runtime, as the batch
+/// processor does.
+async fn on_plain_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(move || std::thread::spawn(f).join().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The in-thread client finishes its exchange inside one poll.
+fn poll_once<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    let mut future = std::pin::pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("an export through the in-thread client did not finish"),
+    }
+}
+
+fn in_thread_exporter(url: &str, timeout: Duration) -> OtlpHttpExporter {
+    let client = Arc::new(super::InThreadClient::new(timeout).unwrap());
+    OtlpHttpExporter::new(client, url, Vec::new(), false, timeout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_thread_client_exports_retries_and_keeps_its_connection() {
+    let (url, seen) = receiver(&[(503, Some("0"))]).await;
+    let target = url.clone();
+    let results = on_plain_thread(move || {
+        let exporter = in_thread_exporter(&target, Duration::from_secs(5));
+        let first = poll_once(exporter.export(vec![span("a")]));
+        let second = poll_once(exporter.export(vec![span("b")]));
+        (first, second)
+    })
+    .await;
+    assert!(results.0.is_ok() && results.1.is_ok(), "{results:?}");
+    let seen = seen.lock().unwrap();
+    let bodies: Vec<Vec<String>> = seen.iter().map(|(_, body)| names(body)).collect();
+    assert_eq!(
+        bodies,
+        [["a"], ["a"], ["b"]],
+        "a 503, its retry, the next export"
+    );
+    let authority = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/traces");
+    assert!(seen.iter().all(|(headers, _)| headers["host"] == authority));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_thread_client_gives_up_on_a_silent_collector_at_the_timeout() {
+    // Accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", silent.local_addr().unwrap());
+    let (result, waited) = on_plain_thread(move || {
+        let exporter = in_thread_exporter(&url, Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let result = poll_once(exporter.export(vec![span("a")]));
+        (result, started.elapsed())
+    })
+    .await;
+    drop(silent);
+    assert!(result.is_err());
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+}

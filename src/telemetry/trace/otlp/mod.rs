@@ -5,6 +5,7 @@
 //! gRPC still goes through opentelemetry-otlp.
 
 mod encode;
+mod in_thread;
 mod response;
 
 use std::{
@@ -25,6 +26,8 @@ use opentelemetry_sdk::{
 };
 
 /// Retries after the first attempt, and the backoff between them.
+pub use in_thread::InThreadClient;
+
 const MAX_RETRIES: u32 = 3;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(1600);
@@ -70,7 +73,10 @@ impl OtlpHttpExporter {
     }
 
     fn body(&self, batch: Vec<SpanData>) -> Result<Bytes, OTelSdkError> {
-        let mut body = Vec::with_capacity(self.last_size.load(Ordering::Relaxed));
+        // A quarter more than last time: a slightly larger batch must not
+        // grow the buffer by copying it.
+        let last = self.last_size.load(Ordering::Relaxed);
+        let mut body = Vec::with_capacity(last + last / 4);
         encode::export_request(&self.resource, &batch, &mut body);
         // The spans go before the request is sent: only the bytes stay.
         drop(batch);
