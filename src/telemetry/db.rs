@@ -7,7 +7,21 @@
 //! `db.statement` for its query; `db.query.text` only behind a feature gate of
 //! the newest collectors. Both spellings are sent until the collectors read
 //! the stable ones; then the two `LEGACY_*` keys can go.
+//!
+//! The span is made with the OpenTelemetry API, not as a `tracing` span: the
+//! registry entry, the field visitor's string copies and the span's rebuild at
+//! close cost about 9.5k instructions a query against about 3k
+//! (bench/history.md). Log lines inside the query still carry its ids: it is
+//! the current OpenTelemetry context while the query runs.
 
+use std::future::Future;
+
+use opentelemetry::{
+    Context, KeyValue,
+    context::{FutureExt as _, WithContext},
+    trace::{SpanBuilder, SpanKind, TraceContextExt as _},
+};
+use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 const LEGACY_SYSTEM: &str = "db.system";
@@ -16,20 +30,33 @@ const LEGACY_STATEMENT: &str = "db.statement";
 /// The lookups are simulated; this is the semconv value for "some SQL database".
 pub const SIMULATED_SYSTEM: &str = "other_sql";
 
-/// A CLIENT span for one query, named `OPERATION collection` as semconv asks.
-pub fn query_span(
+/// The tracer child spans start from, in the request's context (set by the
+/// request middleware when spans are on).
+#[derive(Clone, Debug)]
+pub(crate) struct ChildTracer(pub SdkTracer);
+
+/// Runs `future` inside a CLIENT span for one query, named `OPERATION
+/// collection` as semconv asks, under the request's span; without spans (or
+/// outside a request) just runs it.
+pub fn query<F: Future>(
     name: &'static str,
     operation: &'static str,
     query: &'static str,
-) -> tracing::Span {
-    tracing::info_span!(
-        "db.query",
-        otel.name = name,
-        otel.kind = "client",
-        { semconv::DB_SYSTEM_NAME } = SIMULATED_SYSTEM,
-        { LEGACY_SYSTEM } = SIMULATED_SYSTEM,
-        { semconv::DB_OPERATION_NAME } = operation,
-        { semconv::DB_QUERY_TEXT } = query,
-        { LEGACY_STATEMENT } = query,
-    )
+    future: F,
+) -> WithContext<F> {
+    let cx = Context::map_current(|current| {
+        let ChildTracer(tracer) = current.get::<ChildTracer>()?;
+        let span = SpanBuilder::from_name(name)
+            .with_kind(SpanKind::Client)
+            .with_attributes([
+                KeyValue::new(semconv::DB_SYSTEM_NAME, SIMULATED_SYSTEM),
+                KeyValue::new(LEGACY_SYSTEM, SIMULATED_SYSTEM),
+                KeyValue::new(semconv::DB_OPERATION_NAME, operation),
+                KeyValue::new(semconv::DB_QUERY_TEXT, query),
+                KeyValue::new(LEGACY_STATEMENT, query),
+            ])
+            .start_with_context(tracer, current);
+        Some(current.with_span(span))
+    });
+    future.with_context(cx.unwrap_or_else(Context::current))
 }

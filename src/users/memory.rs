@@ -3,8 +3,6 @@
 
 use std::{collections::HashMap, sync::RwLock, time::Duration};
 
-use tracing::Instrument;
-
 use super::{Created, StoreFuture, User, UserStore, seed};
 use crate::telemetry::db;
 
@@ -36,12 +34,10 @@ impl MemoryUsers {
 
 impl UserStore for MemoryUsers {
     fn get(&self, id: u64) -> StoreFuture<'_, Option<User>> {
-        let span = db::query_span(
+        Box::pin(db::query(
             "SELECT users",
             "SELECT",
             "SELECT id, name, email FROM users WHERE id = $1",
-        );
-        Box::pin(
             async move {
                 self.wait().await;
                 let user = self
@@ -54,18 +50,15 @@ impl UserStore for MemoryUsers {
                     tracing::debug!(user_id = id, "user found");
                 }
                 Ok(user)
-            }
-            .instrument(span),
-        )
+            },
+        ))
     }
 
     fn create(&self, user: User) -> StoreFuture<'_, Created> {
-        let span = db::query_span(
+        Box::pin(db::query(
             "INSERT users",
             "INSERT",
             "INSERT INTO users (id, name, email) VALUES ($1, $2, $3)",
-        );
-        Box::pin(
             async move {
                 self.wait().await;
                 let mut users = self.users.write().unwrap_or_else(|p| p.into_inner());
@@ -74,9 +67,8 @@ impl UserStore for MemoryUsers {
                 }
                 users.insert(user.id, user);
                 Ok(Created::Yes)
-            }
-            .instrument(span),
-        )
+            },
+        ))
     }
 }
 

@@ -24,6 +24,7 @@ use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::{
+    db::ChildTracer,
     logs::RequestId,
     metrics::{Metrics, ServerFacts},
     propagation::Propagation,
@@ -82,7 +83,7 @@ pub async fn trace_request(
             let parent = tracing_config.propagation.extract(request.headers());
             let origin = origin::origin(&request, scheme);
             let cx = start_server_span(tracer, server_span(&request, route, origin), parent);
-            traced(cx, request, next).await
+            traced(cx, tracer, request, next).await
         }
         None => next.run(request).await,
     };
@@ -99,7 +100,9 @@ pub async fn trace_request(
 /// Runs the request with `cx` (its SERVER span) current, so the handlers'
 /// `tracing` spans become its children and log lines carry its ids; then
 /// records the outcome and ends the span.
-async fn traced(mut cx: Context, request: Request, next: Next) -> Response {
+async fn traced(cx: Context, tracer: &SdkTracer, request: Request, next: Next) -> Response {
+    // Where the handlers' query spans start from (`db::query`).
+    let mut cx = cx.with_value(ChildTracer(tracer.clone()));
     if let Some(faas) = request.extensions().get::<FaasInvocation>() {
         // Lambda's request id, for every log line of the invocation.
         cx = cx.with_value(RequestId(faas.invocation_id.clone()));

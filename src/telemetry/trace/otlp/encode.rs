@@ -256,11 +256,32 @@ impl Writer<'_> {
     }
 
     fn key_value(&mut self, field: u32, key: &str, value: &Value) {
-        self.message::<1>(field, |w| {
-            w.string(KEY_VALUE_KEY, key);
-            // Always present, as the value's oneof inside it.
-            w.message::<1>(KEY_VALUE_VALUE, |w| w.any_value(value));
-        });
+        // Scalars, nearly every attribute, with both lengths known up front.
+        let any_len = match value {
+            Value::String(s) => 1 + len_of(s.as_str().len()),
+            Value::Bool(_) => 2,
+            Value::I64(i) => 1 + varint_len(*i as u64),
+            Value::F64(_) => 9,
+            _ => {
+                return self.message::<1>(field, |w| {
+                    w.string(KEY_VALUE_KEY, key);
+                    w.message::<1>(KEY_VALUE_VALUE, |w| w.any_value(value));
+                });
+            }
+        };
+        let key_len = if key.is_empty() {
+            0
+        } else {
+            1 + len_of(key.len())
+        };
+        let kv_len = key_len + 1 + len_of(any_len);
+        self.0.reserve(kv_len + 11);
+        self.tag(field, LEN);
+        self.varint(kv_len as u64);
+        self.string(KEY_VALUE_KEY, key);
+        self.tag(KEY_VALUE_VALUE, LEN);
+        self.varint(any_len as u64);
+        self.any_value(value);
     }
 
     /// The oneof member, written even when it holds its default (an empty
@@ -300,6 +321,16 @@ impl Writer<'_> {
     }
 }
 
+fn varint_len(value: u64) -> usize {
+    // One byte per started group of 7 bits; 0 still takes one.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// A length-delimited payload of `len` bytes with its length prefix.
+fn len_of(len: usize) -> usize {
+    varint_len(len as u64) + len
+}
+
 fn put_varint(out: &mut [u8; 10], mut value: u64) -> usize {
     let mut i = 0;
     while value >= 0x80 {
@@ -329,4 +360,26 @@ fn flags(cx: &SpanContext, remote: bool) -> u32 {
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths_match_the_encoding() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = [0; 10];
+            assert_eq!(varint_len(value), put_varint(&mut out, value), "{value}");
+        }
+    }
 }

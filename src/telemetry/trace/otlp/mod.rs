@@ -41,8 +41,9 @@ pub struct OtlpHttpExporter {
     /// The whole export's deadline, retries included.
     timeout: Duration,
     resource: Resource,
-    /// The last request's size: the next one's buffer is allocated once.
-    last_size: AtomicUsize,
+    /// Bytes per span in the last request, so the next one's buffer is
+    /// allocated once, at its size.
+    span_size: AtomicUsize,
 }
 
 impl std::fmt::Debug for OtlpHttpExporter {
@@ -68,19 +69,20 @@ impl OtlpHttpExporter {
             gzip,
             timeout,
             resource: Resource::builder_empty().build(),
-            last_size: AtomicUsize::new(0),
+            span_size: AtomicUsize::new(1024),
         })
     }
 
     fn body(&self, batch: Vec<SpanData>) -> Result<Bytes, OTelSdkError> {
-        // A quarter more than last time: a slightly larger batch must not
-        // grow the buffer by copying it.
-        let last = self.last_size.load(Ordering::Relaxed);
-        let mut body = Vec::with_capacity(last + last / 4);
+        // A quarter more than last time, and room for the resource: a batch
+        // of slightly larger spans must not grow the buffer by copying it.
+        let span_size = self.span_size.load(Ordering::Relaxed);
+        let mut body = Vec::with_capacity((batch.len() + 1) * (span_size + span_size / 4));
         encode::export_request(&self.resource, &batch, &mut body);
+        self.span_size
+            .store(body.len() / batch.len().max(1), Ordering::Relaxed);
         // The spans go before the request is sent: only the bytes stay.
         drop(batch);
-        self.last_size.store(body.len(), Ordering::Relaxed);
         if !self.gzip {
             return Ok(body.into());
         }
