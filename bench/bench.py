@@ -432,8 +432,9 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     w("")
     w("### CPU per request by thread (closed loop, µs, median over rounds)\n")
     w("Read per thread from /proc/PID/task/*/stat: the tokio request workers; the span batch "
-      "processor (span conversion and protobuf encoding); the metrics reader; reqwest's blocking "
-      "client thread, which sends both exports; everything else (flush helpers, main).\n")
+      "processor (protobuf encoding, and the export itself when the endpoint is plain HTTP); the "
+      "metrics reader; reqwest's blocking client thread, which sends the metrics exports and "
+      "HTTPS span exports (the direct path); everything else (flush helpers, main).\n")
     classes = ["workers", "span batch", "export HTTP", "metrics reader", "other"]
     w("| variant | route | " + " | ".join(classes) + " |")
     w("| --- | --- |" + " --- |" * len(classes))
