@@ -66,12 +66,10 @@ impl Tracing {
             TracesExporter::None => return Ok(None),
             TracesExporter::Console => batch(
                 config,
-                guarded::Guarded::new(
-                    console::ConsoleExporter::default(),
-                    late_resource.clone(),
-                    None,
-                    last_failure,
-                ),
+                console::ConsoleExporter::default(),
+                &late_resource,
+                None,
+                last_failure,
             ),
             TracesExporter::Otlp => {
                 let endpoint = Some(config.otlp_traces_endpoint.clone());
@@ -86,13 +84,7 @@ impl Tracing {
                             config.otlp_timeout,
                         )
                         .map_err(|e| TelemetryError::Setup(format!("traces endpoint: {e}")))?;
-                        let exporter = guarded::Guarded::new(
-                            exporter,
-                            late_resource.clone(),
-                            endpoint,
-                            last_failure,
-                        );
-                        batch(config, exporter)
+                        batch(config, exporter, &late_resource, endpoint, last_failure)
                     }
                     OtlpProtocol::Grpc => {
                         let exporter = OtlpExporter::builder()
@@ -100,13 +92,7 @@ impl Tracing {
                             .with_endpoint(&config.otlp_traces_endpoint)
                             .with_timeout(config.otlp_timeout)
                             .build()?;
-                        let exporter = guarded::Guarded::new(
-                            exporter,
-                            late_resource.clone(),
-                            endpoint,
-                            last_failure,
-                        );
-                        batch(config, exporter)
+                        batch(config, exporter, &late_resource, endpoint, last_failure)
                     }
                 }
             }
@@ -192,12 +178,18 @@ fn otlp_http_client(
     })
 }
 
-/// The SDK's batch processor (its own thread, bounded queue, counted drops).
-/// It reads the other `OTEL_BSP_*` variables itself; the sizes are ours.
+/// The SDK's batch processor (its own thread, bounded queue, counted drops)
+/// around `exporter`, guarded (`guarded.rs`); `endpoint` names where spans go
+/// in failure messages (`None` for stdout). It reads the other `OTEL_BSP_*`
+/// variables itself; the sizes are ours.
 fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     config: &Config,
     exporter: E,
+    late_resource: &guarded::LateResource,
+    endpoint: Option<String>,
+    last_failure: cause::LastFailure,
 ) -> BatchSpanProcessor {
+    let exporter = guarded::Guarded::new(exporter, late_resource.clone(), endpoint, last_failure);
     let sizes = BatchConfigBuilder::default()
         .with_max_queue_size(config.span_queue_size)
         .with_max_export_batch_size(config.span_batch_size)
