@@ -25,9 +25,9 @@ use opentelemetry_sdk::{
     trace::{SpanData, SpanExporter},
 };
 
-/// Retries after the first attempt, and the backoff between them.
 pub use in_thread::InThreadClient;
 
+/// Retries after the first attempt, and the backoff between them.
 const MAX_RETRIES: u32 = 3;
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_millis(1600);
