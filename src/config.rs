@@ -45,6 +45,8 @@ pub mod vars {
     pub const OTEL_PROPAGATORS: &str = "OTEL_PROPAGATORS";
     pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
     pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+    pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+    pub const OTEL_BSP_EXPORT_TIMEOUT: &str = "OTEL_BSP_EXPORT_TIMEOUT";
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const AWS_LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
     pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
@@ -169,6 +171,10 @@ pub struct Config {
     pub span_queue_size: usize,
     /// Spans per export request.
     pub span_batch_size: usize,
+    /// The longest an ended span waits for its batch to fill.
+    pub span_schedule_delay: Duration,
+    /// The longest a flush of the span queue waits.
+    pub span_flush_timeout: Duration,
     pub metrics_exporter: MetricsExporter,
     pub metrics_otlp_protocol: OtlpProtocol,
     pub otlp_metrics_endpoint: String,
@@ -429,6 +435,11 @@ impl Config {
             r.headers(OTEL_EXPORTER_OTLP_TRACES_HEADERS),
         );
         let (span_queue_size, span_batch_size) = span_queue(&mut r);
+        // Never zero: the span thread would spin, and every flush time out.
+        let span_schedule_delay =
+            Duration::from_millis(r.number(vars::OTEL_BSP_SCHEDULE_DELAY, 5_000, 1, 600_000));
+        let span_flush_timeout =
+            Duration::from_millis(r.number(vars::OTEL_BSP_EXPORT_TIMEOUT, 30_000, 1, 600_000));
         let metrics_exporter = r.choice(
             OTEL_METRICS_EXPORTER,
             // EMF wherever no collector is implied: on Lambda, and on ECS when
@@ -497,6 +508,8 @@ impl Config {
             otlp_traces_headers,
             span_queue_size,
             span_batch_size,
+            span_schedule_delay,
+            span_flush_timeout,
             metrics_exporter,
             metrics_otlp_protocol,
             otlp_metrics_endpoint,
@@ -869,6 +882,24 @@ mod tests {
             "{err}"
         );
         assert!(parse(&[("OTEL_BSP_MAX_QUEUE_SIZE", "0")]).is_err());
+    }
+
+    #[test]
+    fn span_delay_and_flush_timeout_are_milliseconds_never_zero() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.span_schedule_delay, Duration::from_secs(5));
+        assert_eq!(c.span_flush_timeout, Duration::from_secs(30));
+        let c = parse(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "1500"),
+        ])
+        .unwrap();
+        assert_eq!(c.span_schedule_delay, Duration::from_millis(200));
+        assert_eq!(c.span_flush_timeout, Duration::from_millis(1500));
+        for var in ["OTEL_BSP_SCHEDULE_DELAY", "OTEL_BSP_EXPORT_TIMEOUT"] {
+            let err = parse(&[(var, "0")]).unwrap_err().to_string();
+            assert!(err.contains(&format!("{var}: '0' is not")), "{err}");
+        }
     }
 
     #[test]

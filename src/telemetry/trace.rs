@@ -62,17 +62,20 @@ impl Tracing {
         let late_resource = guarded::LateResource::default();
         let last_failure = cause::LastFailure::default();
         let mut reloader = None;
-        let processor = match config.traces_exporter {
+        let builder = SdkTracerProvider::builder();
+        let builder = match config.traces_exporter {
             TracesExporter::None => return Ok(None),
-            TracesExporter::Console => batch(
+            TracesExporter::Console => builder.with_span_processor(batch(
                 config,
                 console::ConsoleExporter::default(),
                 &late_resource,
-                None,
-                last_failure,
-            ),
+                guarded::Reporter::new(None, last_failure),
+            )),
             TracesExporter::Otlp => {
-                let endpoint = Some(config.otlp_traces_endpoint.clone());
+                let reporter = guarded::Reporter::new(
+                    Some(config.otlp_traces_endpoint.clone()),
+                    last_failure.clone(),
+                );
                 match config.otlp_protocol {
                     OtlpProtocol::HttpProtobuf => {
                         let client = otlp_http_client(config, aws, &last_failure, &mut reloader)?;
@@ -84,7 +87,20 @@ impl Tracing {
                             config.otlp_timeout,
                         )
                         .map_err(|e| TelemetryError::Setup(format!("traces endpoint: {e}")))?;
-                        batch(config, exporter, &late_resource, endpoint, last_failure)
+                        let sizes = otlp::Sizes {
+                            queue: config.span_queue_size,
+                            batch: config.span_batch_size,
+                            delay: config.span_schedule_delay,
+                            flush_timeout: config.span_flush_timeout,
+                        };
+                        let pipeline =
+                            otlp::Pipeline::new(exporter, sizes, late_resource.clone(), reporter)
+                                .map_err(|e| {
+                                TelemetryError::Setup(format!(
+                                    "cannot start the span pipeline: {e}"
+                                ))
+                            })?;
+                        builder.with_span_processor(pipeline)
                     }
                     OtlpProtocol::Grpc => {
                         let exporter = OtlpExporter::builder()
@@ -92,13 +108,17 @@ impl Tracing {
                             .with_endpoint(&config.otlp_traces_endpoint)
                             .with_timeout(config.otlp_timeout)
                             .build()?;
-                        batch(config, exporter, &late_resource, endpoint, last_failure)
+                        builder.with_span_processor(batch(
+                            config,
+                            exporter,
+                            &late_resource,
+                            reporter,
+                        ))
                     }
                 }
             }
         };
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
+        let provider = builder
             .with_id_generator(RootAwareIds::default())
             .with_sampler(XraySampler::new(config.sampler))
             .with_resource(resource)
@@ -155,11 +175,13 @@ fn otlp_http_client(
     reloader: &mut Option<credentials::Reloader>,
 ) -> Result<Arc<dyn opentelemetry_http::HttpClient>, TelemetryError> {
     Ok(match &config.otlp_traces_auth {
-        // The usual endpoint, a collector on the same host: sent from the batch thread itself.
-        TracesAuth::None if config.otlp_traces_endpoint.starts_with("http://") => Arc::new(
-            otlp::InThreadClient::new(config.otlp_timeout).map_err(super::http_client_error)?,
+        // The usual endpoint, a collector on the same host: sent from the span thread itself.
+        TracesAuth::None if config.otlp_traces_endpoint.starts_with("http://") => {
+            Arc::new(otlp::InThreadClient::new(config.otlp_timeout))
+        }
+        TracesAuth::None => Arc::new(
+            crate::tls::async_client(config.otlp_timeout).map_err(super::http_client_error)?,
         ),
-        TracesAuth::None => Arc::new(super::otlp_http_client(config.otlp_timeout)?),
         TracesAuth::SigV4 { region } => {
             let provider = aws
                 .and_then(|aws| aws.credentials_provider())
@@ -179,20 +201,19 @@ fn otlp_http_client(
 }
 
 /// The SDK's batch processor (its own thread, bounded queue, counted drops)
-/// around `exporter`, guarded (`guarded.rs`); `endpoint` names where spans go
-/// in failure messages (`None` for stdout). It reads the other `OTEL_BSP_*`
-/// variables itself; the sizes are ours.
+/// around `exporter`, guarded (`guarded.rs`), for the console and gRPC
+/// exporters; OTLP/HTTP has its own pipeline (`otlp/pipeline.rs`).
 fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     config: &Config,
     exporter: E,
     late_resource: &guarded::LateResource,
-    endpoint: Option<String>,
-    last_failure: cause::LastFailure,
+    reporter: guarded::Reporter,
 ) -> BatchSpanProcessor {
-    let exporter = guarded::Guarded::new(exporter, late_resource.clone(), endpoint, last_failure);
+    let exporter = guarded::Guarded::new(exporter, late_resource.clone(), reporter);
     let sizes = BatchConfigBuilder::default()
         .with_max_queue_size(config.span_queue_size)
         .with_max_export_batch_size(config.span_batch_size)
+        .with_scheduled_delay(config.span_schedule_delay)
         .build();
     BatchSpanProcessor::builder(exporter)
         .with_batch_config(sizes)

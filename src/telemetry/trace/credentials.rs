@@ -1,7 +1,7 @@
 //! Credentials for signing, kept fresh by a task on the Tokio runtime.
 //!
-//! The batch processor exports on its own thread, outside the runtime, and
-//! the credential providers (ECS, STS) need the runtime: so a task loads the
+//! Spans are exported on a thread of their own, outside the app's runtime,
+//! and the credential providers (ECS, STS) need that runtime: so a task loads the
 //! credentials, reloads them before they expire (or when X-Ray refuses them),
 //! and the signing client reads the latest without waiting. Only before the
 //! first load does a signer wait, and never longer than it is told.

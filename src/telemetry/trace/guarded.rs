@@ -37,7 +37,7 @@ impl LateResource {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(resource);
     }
 
-    fn take(&self) -> Option<Resource> {
+    pub(crate) fn take(&self) -> Option<Resource> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 }
@@ -47,6 +47,12 @@ pub(crate) struct Guarded<E> {
     // `set_resource` (which needs `&mut`) run from `export`.
     inner: tokio::sync::Mutex<E>,
     late_resource: LateResource,
+    reporter: Reporter,
+}
+
+/// Export failures counted and reported, at most once per cause per
+/// interval; recovery announced.
+pub(crate) struct Reporter {
     /// Where spans go, for the failure messages (`None` for stdout).
     endpoint: Option<String>,
     hinted: AtomicBool,
@@ -64,17 +70,21 @@ impl<E> std::fmt::Debug for Guarded<E> {
 }
 
 impl<E> Guarded<E> {
-    /// `last_failure` is where the exporter's HTTP client leaves the cause of
-    /// a refusal, if it knows one.
-    pub(crate) fn new(
-        inner: E,
-        late_resource: LateResource,
-        endpoint: Option<String>,
-        last_failure: LastFailure,
-    ) -> Self {
+    pub(crate) fn new(inner: E, late_resource: LateResource, reporter: Reporter) -> Self {
         Self {
             inner: tokio::sync::Mutex::new(inner),
             late_resource,
+            reporter,
+        }
+    }
+}
+
+impl Reporter {
+    /// `endpoint` names where spans go (`None` for stdout); `last_failure` is
+    /// where the exporter's HTTP client leaves the cause of a refusal, if it
+    /// knows one.
+    pub(crate) fn new(endpoint: Option<String>, last_failure: LastFailure) -> Self {
+        Self {
             endpoint,
             hinted: AtomicBool::new(false),
             failures: AtomicU64::new(0),
@@ -84,7 +94,7 @@ impl<E> Guarded<E> {
         }
     }
 
-    fn record(&self, result: &OTelSdkResult, spans: u64) {
+    pub(crate) fn record(&self, result: &OTelSdkResult, spans: u64) {
         match result {
             Ok(()) => {
                 let failures = self.failures.swap(0, Ordering::Relaxed);
@@ -132,7 +142,7 @@ impl<E> Guarded<E> {
     }
 }
 
-impl<E> Guarded<E> {
+impl Reporter {
     /// The advice for a first run without a collector, given once per process.
     fn first_hint(&self) -> Option<&'static str> {
         let first = self.endpoint.is_some() && !self.hinted.swap(true, Ordering::Relaxed);
@@ -160,7 +170,7 @@ impl<E: SpanExporter> SpanExporter for Guarded<E> {
         }
         let result = inner.export(batch).await;
         drop(inner);
-        self.record(&result, spans);
+        self.reporter.record(&result, spans);
         result
     }
 
@@ -191,10 +201,10 @@ mod tests {
     #[test]
     fn the_first_run_hint_is_given_once_and_only_for_a_collector() {
         let none = LastFailure::default;
-        let otlp = Guarded::new((), LateResource::default(), Some("http://x".into()), none());
+        let otlp = Reporter::new(Some("http://x".into()), none());
         assert_eq!(otlp.first_hint(), Some(FIRST_FAILURE_HINT));
         assert_eq!(otlp.first_hint(), None);
-        let console = Guarded::new((), LateResource::default(), None, none());
+        let console = Reporter::new(None, none());
         assert_eq!(console.first_hint(), None);
     }
 

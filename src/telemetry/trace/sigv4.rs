@@ -3,15 +3,12 @@
 //! the exporter has set the final (possibly gzipped) body and headers, so each
 //! retry carries a fresh signature.
 //!
-//! It runs on the batch processor's thread, like the blocking client it
-//! wraps. Credentials come from a [`CredentialsCache`] (whoever loaded them);
+//! It runs on the span pipeline's runtime, like the async client it wraps.
+//! Credentials come from a [`CredentialsCache`] (whoever loaded them);
 //! the credentials wait and the request together stay within the export
 //! timeout. Refusals are classified into a [`LastFailure`] for the guard.
 
-use std::{
-    io::Read,
-    time::{Duration, Instant, SystemTime},
-};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::{
@@ -29,11 +26,11 @@ use super::{
 /// The SigV4 service name of the X-Ray OTLP endpoint.
 const SERVICE: &str = "xray";
 /// X-Ray's error answers are small; anything longer is cut.
-const MAX_ERROR_BODY: u64 = 64 * 1024;
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct SigningClient {
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
     credentials: CredentialsCache,
     region: String,
     timeout: Duration,
@@ -48,7 +45,7 @@ impl SigningClient {
         timeout: Duration,
         last_failure: LastFailure,
     ) -> std::io::Result<Self> {
-        let http = crate::tls::blocking_client(timeout)?;
+        let http = crate::tls::async_client(timeout)?;
         Ok(Self {
             http,
             credentials,
@@ -58,7 +55,7 @@ impl SigningClient {
         })
     }
 
-    fn send(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+    async fn send(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let started = Instant::now();
         self.last_failure.set(None);
         let credentials = self.credentials.current(self.timeout).inspect_err(|e| {
@@ -67,15 +64,21 @@ impl SigningClient {
         })?;
         sign_request(&mut request, &credentials, &self.region, SystemTime::now())?;
 
-        let mut request: reqwest::blocking::Request = request.try_into()?;
+        let mut request: reqwest::Request = request.try_into()?;
         let left = self.timeout.saturating_sub(started.elapsed());
         *request.timeout_mut() = Some(left.max(Duration::from_millis(1)));
-        let response = self.http.execute(request)?;
+        let mut response = self.http.execute(request).await?;
 
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
-        response.take(MAX_ERROR_BODY).read_to_end(&mut body)?;
+        while let Some(chunk) = response.chunk().await? {
+            let room = MAX_ERROR_BODY.saturating_sub(body.len());
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if room <= chunk.len() {
+                break;
+            }
+        }
         if !status.is_success() {
             let cause = Cause::classify(status.as_u16(), &body);
             if cause == Cause::Forbidden {
@@ -94,9 +97,7 @@ impl SigningClient {
 #[async_trait::async_trait]
 impl HttpClient for SigningClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        // The batch processor polls exports on its own thread, so blocking is
-        // what the stock blocking client does here too.
-        self.send(request)
+        self.send(request).await
     }
 }
 

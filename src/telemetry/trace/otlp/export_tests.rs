@@ -14,7 +14,11 @@ use opentelemetry::{
 };
 use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    trace::{SpanData, SpanEvents, SpanLinks},
+};
 use prost::Message;
 
 use super::OtlpHttpExporter;
@@ -79,7 +83,13 @@ fn exporter(url: &str, gzip: bool) -> OtlpHttpExporter {
     OtlpHttpExporter::new(client, url, headers, gzip, Duration::from_secs(5)).unwrap()
 }
 
-fn span(name: &'static str) -> SpanData {
+/// One batch, encoded and sent as the pipeline does.
+async fn export(exporter: &OtlpHttpExporter, batch: Vec<SpanData>) -> OTelSdkResult {
+    let body = exporter.body(&Resource::builder_empty().build(), &batch)?;
+    exporter.send(body).await
+}
+
+pub(super) fn span(name: &'static str) -> SpanData {
     SpanData {
         span_context: SpanContext::new(
             TraceId::from(7_u128),
@@ -115,9 +125,7 @@ fn names(body: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn sends_protobuf_gzipped_with_the_configured_headers() {
     let (url, seen) = receiver(&[]).await;
-    let result = exporter(&url, true)
-        .export(vec![span("a"), span("b")])
-        .await;
+    let result = export(&exporter(&url, true), vec![span("a"), span("b")]).await;
     assert!(result.is_ok(), "{result:?}");
     let seen = seen.lock().unwrap();
     let (headers, body) = &seen[0];
@@ -132,7 +140,7 @@ async fn sends_protobuf_gzipped_with_the_configured_headers() {
 #[tokio::test]
 async fn throttling_and_gateway_errors_are_retried_until_accepted() {
     let (url, seen) = receiver(&[(503, Some("0")), (429, Some("0")), (502, None)]).await;
-    let result = exporter(&url, false).export(vec![span("a")]).await;
+    let result = export(&exporter(&url, false), vec![span("a")]).await;
     assert!(result.is_ok(), "{result:?}");
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 4, "three refusals, then the accepted attempt");
@@ -142,14 +150,14 @@ async fn throttling_and_gateway_errors_are_retried_until_accepted() {
 #[tokio::test]
 async fn a_bad_request_is_not_retried_and_retries_stop_after_three() {
     let (url, seen) = receiver(&[(400, None)]).await;
-    let result = exporter(&url, false).export(vec![span("a")]).await;
+    let result = export(&exporter(&url, false), vec![span("a")]).await;
     let error = result.expect_err("400 fails the export").to_string();
     assert!(error.contains("400"), "{error}");
     assert_eq!(seen.lock().unwrap().len(), 1);
 
     let refusals = [(503, Some("0")); 5];
     let (url, seen) = receiver(&refusals).await;
-    let result = exporter(&url, false).export(vec![span("a")]).await;
+    let result = export(&exporter(&url, false), vec![span("a")]).await;
     assert!(result.is_err());
     assert_eq!(
         seen.lock().unwrap().len(),
@@ -158,44 +166,18 @@ async fn a_bad_request_is_not_retried_and_retries_stop_after_three() {
     );
 }
 
-/// Runs `f` on a thread of its own, outside any runtime, as the batch
-/// processor does.
-async fn on_plain_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(move || std::thread::spawn(f).join().unwrap())
-        .await
-        .unwrap()
-}
-
-/// The in-thread client finishes its exchange inside one poll.
-fn poll_once<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut future = std::pin::pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("an export through the in-thread client did not finish"),
-    }
-}
-
 fn in_thread_exporter(url: &str, timeout: Duration) -> OtlpHttpExporter {
-    let client = Arc::new(super::InThreadClient::new(timeout).unwrap());
+    let client = Arc::new(super::InThreadClient::new(timeout));
     OtlpHttpExporter::new(client, url, Vec::new(), false, timeout).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_in_thread_client_exports_retries_and_keeps_its_connection() {
     let (url, seen) = receiver(&[(503, Some("0"))]).await;
-    let target = url.clone();
-    let results = on_plain_thread(move || {
-        let exporter = in_thread_exporter(&target, Duration::from_secs(5));
-        let first = poll_once(exporter.export(vec![span("a")]));
-        let second = poll_once(exporter.export(vec![span("b")]));
-        (first, second)
-    })
-    .await;
-    assert!(results.0.is_ok() && results.1.is_ok(), "{results:?}");
+    let exporter = in_thread_exporter(&url, Duration::from_secs(5));
+    let first = export(&exporter, vec![span("a")]).await;
+    let second = export(&exporter, vec![span("b")]).await;
+    assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
     let seen = seen.lock().unwrap();
     let bodies: Vec<Vec<String>> = seen.iter().map(|(_, body)| names(body)).collect();
     assert_eq!(
@@ -209,18 +191,15 @@ async fn the_in_thread_client_exports_retries_and_keeps_its_connection() {
     assert!(seen.iter().all(|(headers, _)| headers["host"] == authority));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn the_in_thread_client_gives_up_on_a_silent_collector_at_the_timeout() {
     // Accepts connections and never answers.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1/traces", silent.local_addr().unwrap());
-    let (result, waited) = on_plain_thread(move || {
-        let exporter = in_thread_exporter(&url, Duration::from_millis(300));
-        let started = std::time::Instant::now();
-        let result = poll_once(exporter.export(vec![span("a")]));
-        (result, started.elapsed())
-    })
-    .await;
+    let exporter = in_thread_exporter(&url, Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let result = export(&exporter, vec![span("a")]).await;
+    let waited = started.elapsed();
     drop(silent);
     assert!(result.is_err());
     assert!(waited < Duration::from_secs(3), "waited {waited:?}");

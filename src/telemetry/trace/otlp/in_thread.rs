@@ -1,17 +1,14 @@
-//! Plain-HTTP exports sent by the batch processor's own thread.
+//! Plain-HTTP exports sent by the span pipeline's own thread.
 //!
 //! reqwest's blocking client hands each request to a thread of its own and
 //! waits for the answer: two thread switches per export, which under load
 //! cost the process more than the export's bytes (bench/history.md). The
 //! collector sidecar and the Lambda layer listen on plain HTTP on the same
-//! host, so this client drives one kept-alive hyper connection on a
-//! current-thread runtime inside the calling thread. HTTPS (X-Ray, remote
-//! collectors) keeps reqwest.
+//! host, so this client keeps one hyper connection alive on the pipeline's
+//! current-thread runtime. HTTPS (X-Ray, remote collectors) uses reqwest's
+//! async client on that same runtime.
 
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{sync::Mutex, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Uri, header};
@@ -20,27 +17,20 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use opentelemetry_http::{HttpClient, HttpError};
 
-/// Only for `http://` endpoints, and only called outside any Tokio runtime
-/// (the batch processor's thread): it blocks that thread for the exchange.
+/// Only for `http://` endpoints, polled on a Tokio runtime (the pipeline's):
+/// the connection is a task on it.
 #[derive(Debug)]
 pub struct InThreadClient {
-    /// Always `Some` until drop, which shuts it down without blocking.
-    runtime: Option<tokio::runtime::Runtime>,
     connection: Mutex<Option<SendRequest<Full<Bytes>>>>,
     timeout: Duration,
 }
 
 impl InThreadClient {
-    pub fn new(timeout: Duration) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()?;
-        Ok(Self {
-            runtime: Some(runtime),
+    pub fn new(timeout: Duration) -> Self {
+        Self {
             connection: Mutex::new(None),
             timeout,
-        })
+        }
     }
 
     async fn exchange(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
@@ -88,7 +78,7 @@ async fn connect(authority: &http::uri::Authority) -> Result<SendRequest<Full<By
     let stream = tokio::net::TcpStream::connect((authority.host(), port)).await?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // Driven whenever this runtime runs, that is during each exchange.
+    // Driven by the runtime the exchange is polled on.
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -98,20 +88,8 @@ async fn connect(authority: &http::uri::Authority) -> Result<SendRequest<Full<By
 #[async_trait::async_trait]
 impl HttpClient for InThreadClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let runtime = self.runtime.as_ref().ok_or("the client is shut down")?;
-        let deadline = Instant::now() + self.timeout;
-        runtime.block_on(async {
-            tokio::time::timeout_at(deadline.into(), self.exchange(request))
-                .await
-                .map_err(|_| HttpError::from("the export timed out"))?
-        })
-    }
-}
-
-impl Drop for InThreadClient {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        tokio::time::timeout(self.timeout, self.exchange(request))
+            .await
+            .map_err(|_| HttpError::from("the export timed out"))?
     }
 }

@@ -1,11 +1,13 @@
-//! The OTLP/HTTP span exporter: our encoding (`encode`), then the same HTTP
-//! behaviour as opentelemetry-otlp's: POST `application/x-protobuf`, optional
-//! gzip, configured headers, and OTLP/HTTP's retries (429, 502, 503, 504 and
-//! network errors; `Retry-After` honoured) within the export timeout.
-//! gRPC still goes through opentelemetry-otlp.
+//! The OTLP/HTTP span path: [`Pipeline`] batches ended spans and encodes
+//! them (`encode`) as they arrive; [`OtlpHttpExporter`] sends each batch with
+//! the same HTTP behaviour as opentelemetry-otlp's: POST
+//! `application/x-protobuf`, optional gzip, configured headers, and OTLP/HTTP's
+//! retries (429, 502, 503, 504 and network errors; `Retry-After` honoured)
+//! within the export timeout. gRPC still goes through opentelemetry-otlp.
 
 mod encode;
 mod in_thread;
+mod pipeline;
 mod response;
 
 use std::{
@@ -22,10 +24,11 @@ use opentelemetry_http::HttpClient;
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
-    trace::{SpanData, SpanExporter},
+    trace::SpanData,
 };
 
 pub use in_thread::InThreadClient;
+pub use pipeline::{Pipeline, Sizes};
 
 /// Retries after the first attempt, and the backoff between them.
 const MAX_RETRIES: u32 = 3;
@@ -40,7 +43,6 @@ pub struct OtlpHttpExporter {
     gzip: bool,
     /// The whole export's deadline, retries included.
     timeout: Duration,
-    resource: Resource,
     /// Bytes per span in the last request, so the next one's buffer is
     /// allocated once, at its size.
     span_size: AtomicUsize,
@@ -68,21 +70,19 @@ impl OtlpHttpExporter {
             headers,
             gzip,
             timeout,
-            resource: Resource::builder_empty().build(),
             span_size: AtomicUsize::new(1024),
         })
     }
 
-    fn body(&self, batch: Vec<SpanData>) -> Result<Bytes, OTelSdkError> {
+    /// One request's body: `batch` under `resource`, gzipped if configured.
+    fn body(&self, resource: &Resource, batch: &[SpanData]) -> Result<Bytes, OTelSdkError> {
         // A quarter more than last time, and room for the resource: a batch
         // of slightly larger spans must not grow the buffer by copying it.
         let span_size = self.span_size.load(Ordering::Relaxed);
         let mut body = Vec::with_capacity((batch.len() + 1) * (span_size + span_size / 4));
-        encode::export_request(&self.resource, &batch, &mut body);
+        encode::export_request(resource, batch, &mut body);
         self.span_size
             .store(body.len() / batch.len().max(1), Ordering::Relaxed);
-        // The spans go before the request is sent: only the bytes stay.
-        drop(batch);
         if !self.gzip {
             return Ok(body.into());
         }
@@ -154,10 +154,11 @@ enum Retry {
     After(Option<Duration>),
 }
 
-impl SpanExporter for OtlpHttpExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+impl OtlpHttpExporter {
+    /// Sends `body`, retrying as OTLP/HTTP says until the export timeout.
+    /// Must be polled on a Tokio runtime (the pipeline's).
+    async fn send(&self, body: Bytes) -> OTelSdkResult {
         let started = Instant::now();
-        let body = self.body(batch)?;
         let mut delay = FIRST_DELAY;
         let mut retries = 0;
         loop {
@@ -175,15 +176,11 @@ impl SpanExporter for OtlpHttpExporter {
                 Some(wait) if started.elapsed() + wait < self.timeout => {
                     retries += 1;
                     delay = (delay * 2).min(MAX_DELAY);
-                    sleep(wait).await;
+                    tokio::time::sleep(wait).await;
                 }
                 _ => return Err(OTelSdkError::InternalFailure(failure.message)),
             }
         }
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.resource = resource.clone();
     }
 }
 
@@ -198,15 +195,6 @@ fn jitter() -> Duration {
     use std::hash::BuildHasher as _;
     let random = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
     Duration::from_millis(random % (MAX_JITTER_MS + 1))
-}
-
-/// The batch processor runs exports on its own thread; inside a Tokio
-/// runtime (tests that export directly) the wait must not block a worker.
-async fn sleep(duration: Duration) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::time::sleep(duration).await,
-        Err(_) => std::thread::sleep(duration),
-    }
 }
 
 #[cfg(test)]
