@@ -5,8 +5,10 @@
 //! The SDK's batch processor keeps every waiting span as `SpanData` and takes
 //! none out of its queue while an export is in flight, so a collector that
 //! pauses for a few milliseconds under load overflows it (bench/history.md).
-//! Here only two batches wait as `SpanData`; the rest of the queue is encoded
-//! bytes, and a slow answer or a retry's backoff never stops the encoding.
+//! Here spans are encoded as soon as their batch fills, and a slow answer or
+//! a retry's backoff never stops the encoding. The queue bounds every span
+//! accepted and not yet exported, wherever it is: in the channel, encoded, or
+//! in the request on the wire.
 
 use std::{
     collections::VecDeque,
@@ -15,7 +17,7 @@ use std::{
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
-        mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+        mpsc::{Receiver, Sender, SyncSender, channel, sync_channel},
     },
     thread::JoinHandle,
     time::Duration,
@@ -42,8 +44,8 @@ use crate::telemetry::trace::guarded::{LateResource, Reporter};
 /// How many spans wait, and for how long.
 #[derive(Clone, Copy, Debug)]
 pub struct Sizes {
-    /// Spans that may wait encoded (`OTEL_BSP_MAX_QUEUE_SIZE`); more are
-    /// dropped and counted.
+    /// Spans accepted and not yet exported (`OTEL_BSP_MAX_QUEUE_SIZE`); more
+    /// are dropped and counted.
     pub queue: usize,
     /// Spans per request (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`).
     pub batch: usize,
@@ -59,12 +61,13 @@ const DROPPING_STARTED: &str = "BatchSpanProcessor.SpanDroppingStarted";
 const SPANS_DROPPED: &str = "BatchSpanProcessor.SpansDropped";
 
 pub struct Pipeline {
-    spans: SyncSender<SpanData>,
+    // Unbounded: `Shared` bounds it, and it allocates only as spans arrive.
+    spans: Sender<SpanData>,
     shared: Arc<Shared>,
     control: UnboundedSender<Control>,
     thread: Mutex<Option<JoinHandle<()>>>,
     batch: usize,
-    /// Spans that may wait, as reported with the drop count.
+    /// Spans that may be accepted and not yet exported.
     limit: usize,
     flush_timeout: Duration,
 }
@@ -81,6 +84,9 @@ struct Shared {
     /// Spans sent into the channel and not yet taken out (counted before the
     /// send, so never fewer than are in it).
     queued: AtomicUsize,
+    /// Spans taken out and not yet exported; raised before `queued` falls, so
+    /// the two never add up to fewer than are accepted.
+    held: AtomicUsize,
     /// Told each time `queued` reaches a batch.
     wake: Notify,
     dropped: AtomicUsize,
@@ -104,10 +110,11 @@ impl Pipeline {
         let batch = sizes.batch.max(1);
         // Never less than two batches: one in flight, one filling.
         let limit = sizes.queue.max(2 * batch);
-        let (spans, receiver) = sync_channel(2 * batch);
+        let (spans, receiver) = channel();
         let (control, control_rx) = unbounded_channel();
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
+            held: AtomicUsize::new(0),
             wake: Notify::new(),
             dropped: AtomicUsize::new(0),
         });
@@ -123,8 +130,8 @@ impl Pipeline {
             reporter,
             resource: Resource::builder_empty().build(),
             batch,
-            limit,
             delay: sizes.delay,
+            held: 0,
             taken: 0,
             done: 0,
         };
@@ -167,20 +174,22 @@ impl SpanProcessor for Pipeline {
 
     fn on_end(&self, span: SpanData) {
         let queued = self.shared.queued.fetch_add(1, Ordering::AcqRel) + 1;
-        match self.spans.try_send(span) {
+        if queued + self.shared.held.load(Ordering::Acquire) > self.limit {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            if self.shared.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!(
+                    name = DROPPING_STARTED,
+                    "span queue full: dropping spans until the exporter catches up \
+                     (the count is logged at shutdown)"
+                );
+            }
+            return;
+        }
+        match self.spans.send(span) {
             Ok(()) if queued == self.batch => self.shared.wake.notify_one(),
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-                if self.shared.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::warn!(
-                        name = DROPPING_STARTED,
-                        "span queue full: dropping spans until the exporter catches up \
-                         (the count is logged at shutdown)"
-                    );
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
+            // The thread is gone (shut down): nothing is queue-full.
+            Err(_) => {
                 self.shared.queued.fetch_sub(1, Ordering::AcqRel);
             }
         }
@@ -221,9 +230,9 @@ struct Worker {
     reporter: Reporter,
     resource: Resource,
     batch: usize,
-    /// Spans that may wait taken out of the channel (encoded or filling).
-    limit: usize,
     delay: Duration,
+    /// Spans taken out of the channel and not yet exported (`Shared::held`).
+    held: usize,
     /// Spans ever taken out of the channel.
     taken: u64,
     /// Spans whose export has finished, sent or failed.
@@ -339,23 +348,18 @@ impl Worker {
         }
     }
 
-    /// Takes spans out of the channel while the queue has room, encoding
-    /// each batch as it fills.
+    /// Takes every span out of the channel (`on_end` accepted each within
+    /// the queue's bound), encoding each batch as it fills.
     fn take(&mut self, filling: &mut Vec<SpanData>, ready: &mut Ready) {
-        let mut taken = 0;
-        while ready.spans + filling.len() < self.limit {
-            let Ok(span) = self.spans.try_recv() else {
-                break;
-            };
+        while let Ok(span) = self.spans.try_recv() {
+            self.held += 1;
+            self.shared.held.store(self.held, Ordering::Release);
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.taken += 1;
             filling.push(span);
-            taken += 1;
             if filling.len() == self.batch {
                 self.encode(filling, ready);
             }
-        }
-        if taken > 0 {
-            self.shared.queued.fetch_sub(taken, Ordering::AcqRel);
-            self.taken += taken as u64;
         }
     }
 
@@ -375,6 +379,8 @@ impl Worker {
     }
 
     fn finish(&mut self, result: &OTelSdkResult, count: usize) {
+        self.held -= count;
+        self.shared.held.store(self.held, Ordering::Release);
         self.done += count as u64;
         self.reporter.record(result, count as u64);
     }
