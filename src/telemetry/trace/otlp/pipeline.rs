@@ -249,11 +249,7 @@ enum Event {
 }
 
 /// Encoded request bodies waiting their turn, and how many spans each holds.
-#[derive(Default)]
-struct Ready {
-    bodies: VecDeque<(Bytes, usize)>,
-    spans: usize,
-}
+type Ready = VecDeque<(Bytes, usize)>;
 
 impl Worker {
     async fn run(mut self, mut control: UnboundedReceiver<Control>) {
@@ -280,9 +276,8 @@ impl Worker {
                 due = now + self.delay;
             }
             if sending.is_none()
-                && let Some((body, count)) = ready.bodies.pop_front()
+                && let Some((body, count)) = ready.pop_front()
             {
-                ready.spans -= count;
                 let exporter = Arc::clone(&self.exporter);
                 sending = Some((Box::pin(async move { exporter.send(body).await }), count));
             }
@@ -369,10 +364,7 @@ impl Worker {
         }
         let count = filling.len();
         match self.exporter.body(&self.resource, filling) {
-            Ok(body) => {
-                ready.bodies.push_back((body, count));
-                ready.spans += count;
-            }
+            Ok(body) => ready.push_back((body, count)),
             Err(error) => self.finish(&Err(error), count),
         }
         filling.clear();
