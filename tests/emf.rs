@@ -136,6 +136,14 @@ async fn each_invocation_writes_one_valid_emf_line_before_the_next_event() -> Te
     Ok(())
 }
 
+/// A histogram object as AWS's EMF writers make it; `Count` is the counts' total.
+fn histogram(values: &[f64], counts: &[u64], min: f64, max: f64, sum: f64) -> serde_json::Value {
+    serde_json::json!({
+        "Values": values, "Counts": counts, "Max": max, "Min": min,
+        "Count": counts.iter().sum::<u64>(), "Sum": sum,
+    })
+}
+
 #[test]
 fn the_checks_reject_what_the_specification_forbids() {
     let now = SystemTime::now()
@@ -149,6 +157,14 @@ fn the_checks_reject_what_the_specification_forbids() {
         "service": "s", "m": 0.5
     });
     assert_eq!(problems(&good), Vec::<String>::new());
+    let mut histogram_line = good.clone();
+    histogram_line["m"] = histogram(&[0.1, 0.3], &[2, 3], 0.05, 0.4, 1.2);
+    assert_eq!(problems(&histogram_line), Vec::<String>::new());
+    histogram_line["m"]["Count"] = 6.into();
+    assert!(
+        !problems(&histogram_line).is_empty(),
+        "a wrong Count accepted"
+    );
     for (pointer, bad) in [
         ("/_aws/Timestamp", serde_json::json!("2026-01-01")),
         ("/_aws/Timestamp", serde_json::json!(now / 1000)),
@@ -161,6 +177,10 @@ fn the_checks_reject_what_the_specification_forbids() {
         ("/service", serde_json::json!("é")),
         ("/m", serde_json::json!(vec![1; 101])),
         ("/m", serde_json::json!("fast")),
+        ("/m", histogram(&[0.1, 0.5], &[2, 3], 0.1, 0.3, 1.1)),
+        ("/m", histogram(&[0.1], &[2, 3], 0.1, 0.3, 1.1)),
+        ("/m", histogram(&[0.1, 0.3], &[2, 3], 0.1, 0.3, 3.0)),
+        ("/m", histogram(&vec![0.1; 101], &[1; 101], 0.1, 0.1, 10.1)),
     ] {
         let mut line = good.clone();
         *line.pointer_mut(pointer).unwrap() = bad.clone();

@@ -274,8 +274,10 @@ async fn ecs_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>> {
 /// A 200, a 502 through the upstream and an unmatched path, then SIGTERM
 /// (which exports what was recorded).
 async fn exercise_and_stop(app: &mut App) -> TestResult {
+    // Two on one route: a histogram of more than one value.
     for (path, status) in [
         ("/api/users/7", 200),
+        ("/api/users/8", 200),
         ("/api/external", 502),
         ("/nope", 404),
     ] {
@@ -309,6 +311,11 @@ async fn ecs_emf_emitted(upstream: &Upstream) -> TestResult<BTreeSet<Reference>>
         assert_eq!(line["service.name"], "axum-xray-otel");
         assert!(line.get("function_name").is_none(), "{line}");
     }
+    let users = lines
+        .iter()
+        .find(|l| l["http.route"] == "/api/users/{id}")
+        .expect("a line for the users route");
+    assert_eq!(users["http.server.request.duration"]["Count"], 2, "{users}");
     Ok(lines.iter().flat_map(declared).collect())
 }
 

@@ -1,8 +1,12 @@
 //! Checks CloudWatch Embedded Metric Format lines against the specification:
 //! the JSON schema of its documented shape (emf-schema.json), plus the rules
 //! a schema cannot state: every dimension names a top-level string member of
-//! at most 1024 ASCII characters, every metric a top-level number or array of
-//! at most 100 numbers, and the timestamp is now-ish epoch milliseconds.
+//! at most 1024 ASCII characters, every metric a top-level number, array of
+//! at most 100 numbers or histogram object, and the timestamp is now-ish
+//! epoch milliseconds. The histogram object's rules are those AWS's own EMF
+//! writers hold to (aws-embedded-metrics-java's `Histogram` and `Statistics`,
+//! the collector's `awsemf`): `Values` and `Counts` of one length of at most
+//! 100, `Count` their total, and `Max`, `Min`, `Sum` a possible set.
 
 use std::{
     fs::File,
@@ -53,9 +57,59 @@ pub fn problems(line: &Value) -> Vec<String> {
                 Value::Number(_) => {}
                 Value::Array(values)
                     if values.len() <= 100 && values.iter().all(Value::is_number) => {}
+                Value::Object(histogram) => out.extend(
+                    histogram_problems(histogram)
+                        .into_iter()
+                        .map(|p| format!("metric {name}: {p}")),
+                ),
                 other => out.push(format!("metric {name} is {other}")),
             }
         }
+    }
+    out
+}
+
+/// Why a `{Values, Counts, Max, Min, Count, Sum}` object is not a histogram
+/// CloudWatch takes.
+fn histogram_problems(h: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut keys: Vec<&str> = h.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    if keys != ["Count", "Counts", "Max", "Min", "Sum", "Values"] {
+        return vec![format!("keys {keys:?}")];
+    }
+    let numbers =
+        |key: &str| -> Option<Vec<f64>> { h[key].as_array()?.iter().map(Value::as_f64).collect() };
+    let (Some(values), Some(counts)) = (numbers("Values"), h["Counts"].as_array()) else {
+        return vec!["Values or Counts is not an array of numbers".into()];
+    };
+    let counts: Option<Vec<u64>> = counts.iter().map(Value::as_u64).collect();
+    let (Some(counts), Some(count)) = (counts, h["Count"].as_u64()) else {
+        return vec!["Counts or Count is not whole numbers".into()];
+    };
+    let (Some(max), Some(min), Some(sum)) =
+        (h["Max"].as_f64(), h["Min"].as_f64(), h["Sum"].as_f64())
+    else {
+        return vec!["Max, Min or Sum is not a number".into()];
+    };
+    let mut out = Vec::new();
+    if values.is_empty() || values.len() > 100 || values.len() != counts.len() {
+        out.push(format!("{} values, {} counts", values.len(), counts.len()));
+    }
+    if count == 0 || counts.iter().sum::<u64>() != count {
+        out.push(format!("Count {count} is not the total of {counts:?}"));
+    }
+    if min > max || values.iter().any(|v| *v < min || *v > max) {
+        out.push(format!(
+            "values {values:?} not within Min {min} and Max {max}"
+        ));
+    }
+    // No set of `count` values between min and max adds up to more or less.
+    let slack = 1e-9 * sum.abs().max(1.0);
+    let n = count.saturating_sub(1) as f64;
+    if sum > min + max * n + slack || sum < max + min * n - slack {
+        out.push(format!(
+            "Sum {sum} impossible for {count} values in [{min}, {max}]"
+        ));
     }
     out
 }

@@ -6,9 +6,15 @@
 //! objects, one per line, following the specification
 //! (docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 //! `_aws.Timestamp` in epoch milliseconds, one `CloudWatchMetrics` directive
-//! per dimension-set list, at most 100 metrics per object and 100 values per
-//! metric (the rest goes to further lines), dimension values ASCII and at most
-//! 1024 characters. One Lambda invocation fits on one line.
+//! per dimension-set list, at most 100 metrics per object (the rest goes to
+//! further lines), dimension values ASCII and at most 1024 characters. One
+//! Lambda invocation fits on one line.
+//!
+//! A histogram of more than one measurement is written as the object AWS's
+//! own EMF writers use (aws-embedded-metrics' `Histogram`, the collector's
+//! `awsemf`): `Values` and `Counts` of at most 100 bins, with the exact `Max`,
+//! `Min`, `Count` and `Sum`. Its size follows the buckets, not the requests:
+//! a plain array would repeat each value once per request.
 
 use std::{
     collections::BTreeMap,
@@ -104,12 +110,48 @@ impl EmfExporter {
     }
 }
 
-/// One data point in our terms: its metric, attributes and values with counts.
+/// One data point in our terms: its metric, attributes and measurement.
 #[derive(Debug, Clone)]
 pub(super) struct Point {
     pub metric: &'static EmfMetric,
     pub attributes: BTreeMap<String, String>,
-    pub values: Vec<(f64, u64)>,
+    pub sample: Sample,
+}
+
+/// What one data point measured since the last export.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Sample {
+    /// A counter's delta.
+    Number(f64),
+    /// A delta histogram of at least one measurement.
+    Distribution(Distribution),
+}
+
+/// Bins `(value, count)`, at most [`MAX_VALUES`], with the exact statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Distribution {
+    pub bins: Vec<(f64, u64)>,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Sample {
+    fn to_json(&self) -> Value {
+        match self {
+            Sample::Number(value) => json!(value),
+            Sample::Distribution(d) if d.count == 1 => json!(d.sum),
+            Sample::Distribution(d) => json!({
+                "Values": d.bins.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+                "Counts": d.bins.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+                "Max": d.max,
+                "Min": d.min,
+                "Count": d.count,
+                "Sum": d.sum,
+            }),
+        }
+    }
 }
 
 fn points(metrics: &ResourceMetrics) -> Vec<Point> {
@@ -120,31 +162,29 @@ fn points(metrics: &ResourceMetrics) -> Vec<Point> {
                 continue;
             };
             let mut push = |attributes: &mut dyn Iterator<Item = &opentelemetry::KeyValue>,
-                            values: Vec<(f64, u64)>| {
-                if values.iter().any(|(_, n)| *n > 0) {
-                    out.push(Point {
-                        metric: entry,
-                        attributes: attributes
-                            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
-                            .collect(),
-                        values,
-                    });
-                }
+                            sample| {
+                out.push(Point {
+                    metric: entry,
+                    attributes: attributes
+                        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+                        .collect(),
+                    sample,
+                });
             };
             match metric.data() {
                 AggregatedMetrics::F64(MetricData::Histogram(h)) => {
-                    for p in h.data_points() {
-                        let values = histogram_values(
+                    for p in h.data_points().filter(|p| p.count() > 0) {
+                        let sample = distribution(
                             &p.bounds().collect::<Vec<_>>(),
                             &p.bucket_counts().collect::<Vec<_>>(),
                             (p.min(), p.max(), p.sum(), p.count()),
                         );
-                        push(&mut p.attributes(), values);
+                        push(&mut p.attributes(), Sample::Distribution(sample));
                     }
                 }
                 AggregatedMetrics::U64(MetricData::Sum(s)) => {
                     for p in s.data_points() {
-                        push(&mut p.attributes(), vec![(p.value() as f64, 1)]);
+                        push(&mut p.attributes(), Sample::Number(p.value() as f64));
                     }
                 }
                 // Our catalogue has no other kinds.
@@ -155,27 +195,55 @@ fn points(metrics: &ResourceMetrics) -> Vec<Point> {
     out
 }
 
-/// Values with counts from a delta histogram: the exact value when there is
-/// one, else each non-empty bucket's middle, kept within min and max.
-fn histogram_values(
+/// A delta histogram of `count` > 0 measurements as bins: the exact value when
+/// there is one, else each non-empty bucket's middle, kept within min and max.
+fn distribution(
     bounds: &[f64],
     counts: &[u64],
     (min, max, sum, count): (Option<f64>, Option<f64>, f64, u64),
-) -> Vec<(f64, u64)> {
-    if count == 1 {
-        return vec![(sum, 1)];
+) -> Distribution {
+    let (low, high) = (min.unwrap_or(0.0), max.unwrap_or(sum));
+    let bins: Vec<(f64, u64)> = if count == 1 {
+        vec![(sum, 1)]
+    } else {
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                let lower = if i == 0 { low } else { bounds[i - 1].max(low) };
+                let upper = bounds.get(i).map_or(high, |b| b.min(high));
+                ((lower + upper) / 2.0, *n)
+            })
+            .collect()
+    };
+    let bins = within_limit(bins);
+    let first = bins.first().map_or(0.0, |b| b.0);
+    let last = bins.last().map_or(0.0, |b| b.0);
+    Distribution {
+        min: min.unwrap_or(first).min(first),
+        max: max.unwrap_or(last).max(last),
+        bins,
+        sum,
+        count,
     }
-    let (min, max) = (min.unwrap_or(0.0), max.unwrap_or(sum));
-    counts
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| **n > 0)
-        .map(|(i, n)| {
-            let lower = if i == 0 { min } else { bounds[i - 1].max(min) };
-            let upper = bounds.get(i).map_or(max, |b| b.min(max));
-            ((lower + upper) / 2.0, *n)
-        })
-        .collect()
+}
+
+/// Neighbouring bins merged pairwise (at their weighted mean) until at most
+/// [`MAX_VALUES`] remain: CloudWatch drops a histogram with more. The
+/// catalogue's boundaries never need it; other views might.
+fn within_limit(mut bins: Vec<(f64, u64)>) -> Vec<(f64, u64)> {
+    while bins.len() > MAX_VALUES {
+        bins = bins
+            .chunks(2)
+            .map(|pair| {
+                let count: u64 = pair.iter().map(|(_, n)| n).sum();
+                let total: f64 = pair.iter().map(|(v, n)| v * *n as f64).sum();
+                (total / count as f64, count)
+            })
+            .collect();
+    }
+    bins
 }
 
 /// The JSON lines for `points`, each a valid EMF object.
@@ -188,36 +256,22 @@ pub(super) fn render(
     let mut objects: Vec<Object> = Vec::new();
     for point in points {
         let fields = dimension_fields(point);
-        for chunk in expand(&point.values).chunks(MAX_VALUES) {
-            let value = if chunk.len() == 1 {
-                json!(chunk[0])
-            } else {
-                json!(chunk)
-            };
-            match objects
-                .iter_mut()
-                .find(|o| o.accepts(point.metric, &fields))
-            {
-                Some(object) => object.add(point.metric, &fields, value),
-                None => {
-                    let mut object = Object::default();
-                    object.add(point.metric, &fields, value);
-                    objects.push(object);
-                }
+        let value = point.sample.to_json();
+        match objects
+            .iter_mut()
+            .find(|o| o.accepts(point.metric, &fields))
+        {
+            Some(object) => object.add(point.metric, &fields, value),
+            None => {
+                let mut object = Object::default();
+                object.add(point.metric, &fields, value);
+                objects.push(object);
             }
         }
     }
     objects
         .into_iter()
         .map(|o| o.to_json(namespace, base, timestamp).to_string())
-        .collect()
-}
-
-/// Values repeated by their counts (EMF takes plain numbers).
-fn expand(values: &[(f64, u64)]) -> Vec<f64> {
-    values
-        .iter()
-        .flat_map(|(v, n)| std::iter::repeat_n(*v, *n as usize))
         .collect()
 }
 

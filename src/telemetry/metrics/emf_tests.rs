@@ -8,15 +8,24 @@ fn base() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn point(instrument: &str, attributes: &[(&str, &str)], values: Vec<(f64, u64)>) -> Point {
+fn point(instrument: &str, attributes: &[(&str, &str)], sample: Sample) -> Point {
     Point {
         metric: catalog::emf_metric(instrument).unwrap(),
         attributes: attributes
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-        values,
+        sample,
     }
+}
+
+/// One measurement of `seconds`.
+fn one(seconds: f64) -> Sample {
+    Sample::Distribution(distribution(
+        &catalog::DURATION_BUCKETS,
+        &[0; 15],
+        (Some(seconds), Some(seconds), seconds, 1),
+    ))
 }
 
 fn parse(lines: &[String]) -> Vec<Value> {
@@ -26,7 +35,7 @@ fn parse(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
-fn server(route: Option<&str>, values: Vec<(f64, u64)>) -> Point {
+fn server(route: Option<&str>, sample: Sample) -> Point {
     let mut attributes = vec![
         ("http.response.status_class", "2xx"),
         ("http.request.method", "GET"),
@@ -34,14 +43,14 @@ fn server(route: Option<&str>, values: Vec<(f64, u64)>) -> Point {
     if let Some(route) = route {
         attributes.push(("http.route", route));
     }
-    point(catalog::SERVER_DURATION, &attributes, values)
+    point(catalog::SERVER_DURATION, &attributes, sample)
 }
 
 #[test]
 fn one_invocation_is_one_object_with_its_dimension_sets() {
     let points = [
-        server(Some("/api/users/{id}"), vec![(0.012, 1)]),
-        point(catalog::COLDSTARTS, &[], vec![(1.0, 1)]),
+        server(Some("/api/users/{id}"), one(0.012)),
+        point(catalog::COLDSTARTS, &[], Sample::Number(1.0)),
     ];
     let lines = render("Shop", &base(), &points, 1_700_000_000_000);
     assert_eq!(lines.len(), 1, "{lines:#?}");
@@ -75,7 +84,7 @@ fn one_invocation_is_one_object_with_its_dimension_sets() {
 
 #[test]
 fn an_unmatched_path_has_no_route_dimension_set() {
-    let lines = render("Shop", &base(), &[server(None, vec![(0.001, 1)])], 1);
+    let lines = render("Shop", &base(), &[server(None, one(0.001))], 1);
     let object = &parse(&lines)[0];
     assert!(object.get("http.route").is_none());
     assert_eq!(
@@ -89,10 +98,7 @@ fn an_unmatched_path_has_no_route_dimension_set() {
 
 #[test]
 fn two_routes_go_to_two_objects() {
-    let points = [
-        server(Some("/a"), vec![(0.1, 1)]),
-        server(Some("/b"), vec![(0.2, 1)]),
-    ];
+    let points = [server(Some("/a"), one(0.1)), server(Some("/b"), one(0.2))];
     let objects = parse(&render("Shop", &base(), &points, 1));
     let routes: Vec<&str> = objects
         .iter()
@@ -102,18 +108,47 @@ fn two_routes_go_to_two_objects() {
 }
 
 #[test]
-fn more_than_100_values_are_split_across_lines() {
+fn a_histogram_is_one_object_of_values_and_counts_however_many_requests() {
+    // A million requests in three buckets: 5-10 ms, 25-50 ms and above 10 s.
+    let mut counts = [0u64; 15];
+    counts[1] = 700_000;
+    counts[3] = 299_999;
+    counts[14] = 1;
+    let sample = distribution(
+        &catalog::DURATION_BUCKETS,
+        &counts,
+        (Some(0.006), Some(12.0), 21_000.0, 1_000_000),
+    );
     let lines = render(
         "Shop",
         &base(),
-        &[server(Some("/a"), vec![(0.1, 150), (0.3, 100)])],
+        &[server(Some("/a"), Sample::Distribution(sample))],
         1,
     );
-    let sizes: Vec<usize> = parse(&lines)
-        .iter()
-        .map(|o| o["http.server.request.duration"].as_array().unwrap().len())
-        .collect();
-    assert_eq!(sizes, [100, 100, 50]);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].len() < 1024, "{}", lines[0]);
+    assert_eq!(
+        parse(&lines)[0]["http.server.request.duration"],
+        json!({
+            "Values": [0.008, (0.025 + 0.05) / 2.0, 11.0],
+            "Counts": [700_000, 299_999, 1],
+            "Max": 12.0,
+            "Min": 0.006,
+            "Count": 1_000_000,
+            "Sum": 21_000.0,
+        })
+    );
+}
+
+#[test]
+fn more_than_100_bins_are_merged_within_the_limit() {
+    let bounds: Vec<f64> = (1..250).map(f64::from).collect();
+    let counts = vec![2u64; 250];
+    let d = distribution(&bounds, &counts, (Some(0.5), Some(250.0), 31_000.0, 500));
+    assert!(d.bins.len() <= 100, "{}", d.bins.len());
+    assert_eq!(d.bins.iter().map(|(_, n)| n).sum::<u64>(), 500);
+    assert!(d.bins.iter().all(|(v, _)| (0.5..=250.0).contains(v)));
+    assert!(d.bins.windows(2).all(|w| w[0].0 < w[1].0));
 }
 
 #[test]
@@ -129,7 +164,7 @@ fn more_than_100_metrics_are_split_across_lines() {
             Point {
                 metric,
                 attributes: BTreeMap::new(),
-                values: vec![(1.0, 1)],
+                sample: Sample::Number(1.0),
             }
         })
         .collect();
@@ -152,32 +187,25 @@ fn dimension_values_are_ascii_and_at_most_1024_characters() {
     let object = &parse(&render(
         "Shop",
         &base(),
-        &[server(Some(&long), vec![(0.1, 1)])],
+        &[server(Some(&long), one(0.1))],
         1,
     ))[0];
     let route = object["http.route"].as_str().unwrap();
     assert_eq!(route.len(), 1024);
     assert!(route.chars().skip(1).all(|c| c == '_'));
-    let blank = &parse(&render(
-        "Shop",
-        &base(),
-        &[server(Some("  "), vec![(0.1, 1)])],
-        1,
-    ))[0];
+    let blank = &parse(&render("Shop", &base(), &[server(Some("  "), one(0.1))], 1))[0];
     assert!(blank.get("http.route").is_none());
 }
 
 #[test]
 fn histogram_values_are_exact_for_one_and_bucketed_for_more() {
     let bounds = [0.1, 1.0];
-    assert_eq!(
-        histogram_values(&bounds, &[0, 1, 0], (Some(0.4), Some(0.4), 0.4, 1)),
-        [(0.4, 1)]
-    );
-    assert_eq!(
-        histogram_values(&bounds, &[2, 0, 1], (Some(0.0), Some(3.0), 3.1, 3)),
-        [(0.05, 2), (2.0, 1)]
-    );
+    let single = distribution(&bounds, &[0, 1, 0], (Some(0.4), Some(0.4), 0.4, 1));
+    assert_eq!(single.bins, [(0.4, 1)]);
+    assert_eq!(Sample::Distribution(single).to_json(), json!(0.4));
+    let three = distribution(&bounds, &[2, 0, 1], (Some(0.0), Some(3.0), 3.1, 3));
+    assert_eq!(three.bins, [(0.05, 2), (2.0, 1)]);
+    assert_eq!((three.min, three.max, three.count), (0.0, 3.0, 3));
 }
 
 #[test]
