@@ -87,7 +87,11 @@ struct Shared {
     /// Spans taken out and not yet exported; raised before `queued` falls, so
     /// the two never add up to fewer than are accepted.
     held: AtomicUsize,
-    /// Told each time `queued` reaches a batch.
+    /// Spans accepted and not yet encoded: in the channel or in the batch
+    /// filling. Only `on_end` raises it, one at a time, so every time enough
+    /// for a batch are waiting it passes through exactly `batch`.
+    unencoded: AtomicUsize,
+    /// Told each time `unencoded` reaches a batch.
     wake: Notify,
     dropped: AtomicUsize,
 }
@@ -115,6 +119,7 @@ impl Pipeline {
         let shared = Arc::new(Shared {
             queued: AtomicUsize::new(0),
             held: AtomicUsize::new(0),
+            unencoded: AtomicUsize::new(0),
             wake: Notify::new(),
             dropped: AtomicUsize::new(0),
         });
@@ -185,12 +190,17 @@ impl SpanProcessor for Pipeline {
             }
             return;
         }
+        // Counted before the send: the thread may encode the span at once.
+        let unencoded = self.shared.unencoded.fetch_add(1, Ordering::AcqRel) + 1;
         match self.spans.send(span) {
-            Ok(()) if queued == self.batch => self.shared.wake.notify_one(),
+            // Not `queued`: the thread may take spans while more arrive, and
+            // the channel alone would then never hold a whole batch.
+            Ok(()) if unencoded == self.batch => self.shared.wake.notify_one(),
             Ok(()) => {}
             // The thread is gone (shut down): nothing is queue-full.
             Err(_) => {
                 self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+                self.shared.unencoded.fetch_sub(1, Ordering::AcqRel);
             }
         }
     }
@@ -363,6 +373,7 @@ impl Worker {
             self.resource = resource;
         }
         let count = filling.len();
+        self.shared.unencoded.fetch_sub(count, Ordering::AcqRel);
         match self.exporter.body(&self.resource, filling) {
             Ok(body) => ready.push_back((body, count)),
             Err(error) => self.finish(&Err(error), count),

@@ -149,6 +149,24 @@ fn spans_are_taken_and_encoded_while_a_send_waits_for_its_answer() {
 }
 
 #[test]
+fn a_batch_taken_in_two_parts_still_wakes_the_thread() {
+    let mut s = setup(sizes(64, 4, Duration::from_secs(3600)), true);
+    end(&s.pipeline, 4);
+    s.held.recv_timeout(Duration::from_secs(10)).unwrap();
+    // Two spans, then any message: the thread takes them into its batch.
+    end(&s.pipeline, 2);
+    s.pipeline
+        .set_resource(&opentelemetry_sdk::Resource::builder_empty().build());
+    wait_taken(&s.pipeline);
+    // The channel never holds four now, but the batch is full: it must go.
+    end(&s.pipeline, 2);
+    wait_taken(&s.pipeline);
+    s.collector.release.notify_one();
+    s.pipeline.force_flush().unwrap();
+    assert_eq!(*s.collector.requests.lock().unwrap(), [4, 4]);
+}
+
+#[test]
 fn spans_beyond_the_queue_are_dropped_and_counted() {
     let s = setup(sizes(8, 4, Duration::from_secs(3600)), true);
     end(&s.pipeline, 4);
