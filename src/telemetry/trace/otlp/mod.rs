@@ -90,7 +90,7 @@ impl OtlpHttpExporter {
         // The fastest level: on a shared core the span thread's gzip is most
         // of the direct path's cost, and level 6 saves few bytes on protobuf.
         let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 3),
+            Vec::with_capacity(body.len() / 4),
             flate2::Compression::fast(),
         );
         encoder
