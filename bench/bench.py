@@ -111,6 +111,7 @@ class Process:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines = 0
+        self.emf_lines = 0  # CloudWatch EMF metric lines (the direct path's metrics)
         self.head: list[str] = []
         self.address: str | None = None
         self.ready = threading.Event()
@@ -120,6 +121,8 @@ class Process:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines += 1
+            if '"_aws"' in line:
+                self.emf_lines += 1
             if len(self.head) < 20:
                 self.head.append(line.rstrip())
             if self.address is None and '"listening"' in line:

@@ -3,7 +3,8 @@
 //! bad) and keeps only counters, so millions of spans cost no memory.
 //!
 //! Binds 127.0.0.1:`PORT` (default 0), logs `{"message":"listening",...}`, and
-//! answers `GET /stats` with `{"spans":N,"requests":N,"bad":N}`.
+//! answers `GET /stats` with `{"spans":N,"requests":N,"bad":N,"other":N}` (`other`: metrics
+//! and logs exports, accepted and dropped).
 
 use std::{
     io::Write,
@@ -31,6 +32,7 @@ struct Counts {
     spans: AtomicU64,
     requests: AtomicU64,
     bad: AtomicU64,
+    other: AtomicU64,
 }
 
 async fn traces(
@@ -74,6 +76,7 @@ async fn stats(State(counts): State<Arc<Counts>>) -> Json<Value> {
         "spans": counts.spans.load(Ordering::Relaxed),
         "requests": counts.requests.load(Ordering::Relaxed),
         "bad": counts.bad.load(Ordering::Relaxed),
+        "other": counts.other.load(Ordering::Relaxed),
     }))
 }
 
@@ -87,8 +90,11 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/v1/traces", post(traces))
         .route("/stats", get(stats))
-        // Metrics and logs exports, if a peer sends them, are accepted and dropped.
-        .fallback(|| async { StatusCode::OK })
+        // Metrics and logs exports are accepted, counted and dropped.
+        .fallback(|State(counts): State<Arc<Counts>>| async move {
+            counts.other.fetch_add(1, Ordering::Relaxed);
+            StatusCode::OK
+        })
         .with_state(Arc::new(Counts::default()));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let address = listener.local_addr()?;
