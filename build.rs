@@ -1,8 +1,8 @@
 //! Links the functions the service runs at start-up and per request next to each other
 //! (link/hot-text.ld, written by bench/hot_text.py). The kernel maps a touched page of the
 //! binary with its whole 64 KiB neighbourhood, so code laid out by crate, hot beside cold,
-//! made most of the text resident: this layout takes ~4 MiB off the peak RSS
-//! (bench/history.md). Only Linux builds take the script; elsewhere, and for
+//! made most of the text resident: this layout takes 2-3 MiB off the peak RSS
+//! (bench/history.md, fifth pass). Only Linux builds take the script; elsewhere, and for
 //! a function the script does not name, the usual layout stands.
 //!
 //! `HOT_TEXT=off` links without it: bench/hot_text.py profiles that layout, as valgrind

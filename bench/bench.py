@@ -228,12 +228,19 @@ def server_argv(variant: str, repo: Path, peer: Path | None) -> list[str]:
     return [str(peer / "start")]
 
 
-def start_server(variant: str, repo: Path, peer: Path | None, sink: Sink) -> tuple[Process, int]:
+def common_env(sink: Sink) -> dict[str, str]:
+    """What every server gets: no simulated latency, exports to the sink."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
            "USERS_LATENCY_MS": "0", "DATABASE_LATENCY_MS": "0",
            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
     if "XDG_CACHE_HOME" in os.environ:
         env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]
+    return env
+
+
+def service_env(variant: str, sink: Sink) -> dict[str, str]:
+    """The service's environment for a variant: traced, direct, untraced or nometrics."""
+    env = common_env(sink) | {"PORT": "0", "APP_TARGET": "http"}
     if variant == "untraced":
         env["OTEL_TRACES_EXPORTER"] = "none"
     if variant == "direct":
@@ -244,11 +251,15 @@ def start_server(variant: str, repo: Path, peer: Path | None, sink: Sink) -> tup
                    AWS_SECRET_ACCESS_KEY="bench/secret", AWS_SESSION_TOKEN="bench-token")
     if variant == "nometrics":
         env["OTEL_METRICS_EXPORTER"] = "none"
+    return env
+
+
+def start_server(variant: str, repo: Path, peer: Path | None, sink: Sink) -> tuple[Process, int]:
     if variant == "fastapi":
         port = free_port()
-        env.update(HOST="127.0.0.1", PORT=str(port), WORKERS="1")
+        env = common_env(sink) | {"HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
     else:
-        env.update(PORT="0", APP_TARGET="http")
+        env = service_env(variant, sink)
     proc = Process(pinned(SERVER_CPU, server_argv(variant, repo, peer)), env)
     if variant != "fastapi":
         port = proc.port()

@@ -1,13 +1,13 @@
 """Writes link/hot-text.ld: the functions the service runs, to be linked next to each other.
 
 The kernel maps a file-backed page fault's whole 64 KiB neighbourhood (fault-around), and the
-linker lays code out by crate and module, so the ~1.5 MiB of code that start-up and requests
-run touched ~5.7 MiB of the binary's text: most of the resident memory above the heap
+linker lays code out by crate and module, so the ~2.1 MiB of code that start-up and requests
+run kept ~5.7 MiB of the binary's text resident: most of the resident memory above the heap
 (bench/history.md). Run by hand when the code or its dependencies change much:
 
     python3 bench/hot_text.py
 
-It builds the profiling binary (release code with symbols), runs it under callgrind through
+It builds the profiling binary (release code with symbols) without the present layout, runs it under callgrind through
 start-up, every benchmarked route, error answers, span and metric exports, OTLP and direct to
 X-Ray, and shutdown, then writes one linker input pattern per function run. Names are v0
 symbols (.cargo/config.toml) with their crate hashes and back-references wildcarded, so the
@@ -32,29 +32,24 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "link/hot-text.ld"
 PROFILING = REPO / "target/profiling/axum-xray-otel"
 ROUTES = ["/", "/api/users/42", "/api/database", "/api/users/0", "/api/users/x", "/nope"]
-VARIANTS = {
-    "untraced": {"OTEL_TRACES_EXPORTER": "none"},
-    "otlp": {},
-    "direct": {"OTEL_EXPORTER_OTLP_TRACES_AUTH": "sigv4", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
-               "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAHOTTEXT",
-               "AWS_SECRET_ACCESS_KEY": "hot/text", "AWS_SESSION_TOKEN": "hot-text"},
-}
+# bench.py's variants, in the order the section lays their code out: what every process runs,
+# then what tracing adds, then the direct path's signing and TLS.
+VARIANTS = ("untraced", "traced", "direct")
+# An export every second and spans within 0.2 s, so that each run sees both exporters.
+EXPORT_FAST = {"OTEL_METRIC_EXPORT_INTERVAL": "1000", "OTEL_BSP_SCHEDULE_DELAY": "200"}
 
 
 def run(argv: list[str], **kw) -> str:
     return subprocess.run(argv, check=True, text=True, stdout=subprocess.PIPE, **kw).stdout
 
 
-def executed(variant: str, env: dict[str, str], out: Path) -> set[str]:
+def executed(variant: str, out: Path) -> set[str]:
     """The symbols of the service's own binary that callgrind saw run."""
     sink = b.Sink(REPO)
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "PORT": "0",
-           "APP_TARGET": "http", "USERS_LATENCY_MS": "0", "DATABASE_LATENCY_MS": "0",
-           "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-           "OTEL_BSP_SCHEDULE_DELAY": "200", **env}
     trace = out / f"{variant}.callgrind"
     proc = b.Process(["valgrind", "--tool=callgrind", "--demangle=no", "--compress-strings=no",
-                      f"--callgrind-out-file={trace}", str(PROFILING)], env)
+                      f"--callgrind-out-file={trace}", str(PROFILING)],
+                     b.service_env(variant, sink) | EXPORT_FAST)
     try:
         port = proc.port(timeout=120)
         for route in ROUTES:
@@ -66,9 +61,10 @@ def executed(variant: str, env: dict[str, str], out: Path) -> set[str]:
         # the exporters' code is in the profile too. With delta temporality an export with
         # nothing measured since the last is skipped, so these are counted from the start.
         exported = (lambda: proc.emf_lines) if variant == "direct" else (lambda: sink.stats()["other"])
+        deadline = b.time.monotonic() + 120
         while exported() < 2:
-            if proc.proc.poll() is not None:
-                raise RuntimeError(f"{variant}: the service exited: {proc.head}")
+            if proc.proc.poll() is not None or b.time.monotonic() > deadline:
+                raise RuntimeError(f"{variant}: no two metric exports: {proc.head}")
             b.time.sleep(0.2)
     finally:
         proc.stop(timeout=120)
@@ -94,26 +90,21 @@ def pattern(symbol: str) -> str:
     return symbol
 
 
-class Globs:
-    """Which of the binary's functions a glob matches, indexed by the glob's literal head."""
-
-    def __init__(self, functions: dict[str, int]):
-        self.functions = functions
-
-    def matched(self, glob: str) -> set[str]:
-        head = glob.split("*", 1)[0]
-        rx = re.compile(re.escape(glob).replace(r"\*", ".*"))
-        return {n for n in self.functions if n.startswith(head) and rx.fullmatch(n)}
+def matched(glob: str, functions: dict[str, int]) -> set[str]:
+    """The functions a linker glob (`*` only) matches."""
+    head = glob.split("*", 1)[0]
+    rx = re.compile(re.escape(glob).replace(r"\*", ".*"))
+    return {n for n in functions if n.startswith(head) and rx.fullmatch(n)}
 
 
-def shortest(glob: str, globs: Globs, hot: set[str]) -> str:
+def shortest(glob: str, functions: dict[str, int], hot: set[str]) -> str:
     """The glob cut as short as it can be without matching a function that did not run here:
     v0 names spell out every generic argument, often hundreds of characters."""
     for length in (40, 60, 80, 100, 140, 200, 300):
         if len(glob) <= length:
             break
         cut = glob[:length].rstrip("*") + "*"
-        if globs.matched(cut) <= hot:
+        if matched(cut, functions) <= hot:
             return cut
     return glob
 
@@ -136,12 +127,11 @@ def section_prefixes(link_map: Path) -> dict[str, str]:
 
 def coverage(ran: set[str], sizes: dict[str, int]) -> str:
     """How much of the code run the script being replaced still names."""
-    old = Globs(sizes)
     named: set[str] = set()
     for line in SCRIPT.read_text().splitlines():
         section = re.fullmatch(r"\*\(\.text\.(?:unlikely\.)?(\S+)\)", line.strip())
         if section:
-            named |= old.matched(section[1])
+            named |= matched(section[1], sizes)
     total = sum(sizes[n] for n in ran)
     inside = sum(sizes[n] for n in ran & named)
     return (f"code run {total / 1024:.0f} KiB, named by the present script {inside / 1024:.0f} KiB"
@@ -153,7 +143,6 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"hot_text: needs {tool} (apt-get install valgrind binutils)", file=sys.stderr)
             return 1
-    work = tempfile.TemporaryDirectory()
     # Without the present layout: valgrind names only the functions in .text. The link map
     # gives each function's input section: .text.<name> mostly, but LLVM puts #[cold] ones
     # (Vec's grow_one, say) in .text.unlikely.<name>, and those run too.
@@ -165,25 +154,19 @@ def main() -> int:
     subprocess.run(["cargo", "build", "--release", "--example", "otlp_sink"], cwd=REPO, check=True)
     sizes = functions(PROFILING)
     ran: dict[str, set[str]] = {}
-    with work:
-        for variant, env in VARIANTS.items():
-            ran[variant] = executed(variant, env, Path(work.name)) & sizes.keys()
+    with tempfile.TemporaryDirectory() as work:
+        for variant in VARIANTS:
+            ran[variant] = executed(variant, Path(work)) & sizes.keys()
             print(f"hot_text: {variant}: {len(ran[variant])} functions", file=sys.stderr)
     every = set().union(*ran.values())
     print(f"hot_text: {coverage(every, sizes)}", file=sys.stderr)
-    # Laid out in the order of the runs above: what every process runs first, then what
-    # tracing adds, then the direct path's signing and TLS, so that a process touches one
-    # stretch of the section.
-    globs = Globs(sizes)
-    hot = set().union(*(globs.matched(pattern(n)) for n in every))
+    hot = set().union(*(matched(pattern(n), sizes) for n in every))
     patterns: list[str] = []
-    seen: set[str] = set()
-    for variant in ("untraced", "otlp", "direct"):
+    for variant in VARIANTS:
         # A function in no section of its own (assembly, say) stays where it is.
         movable = ran[variant] & prefix.keys()
-        for glob in sorted({prefix[n] + shortest(pattern(n), globs, hot) for n in movable} - seen):
-            patterns.append(glob)
-            seen.add(glob)
+        globs = {prefix[n] + shortest(pattern(n), sizes, hot) for n in movable}
+        patterns += sorted(globs - set(patterns))
     body = "\n".join(f"    *({p})" for p in patterns)
     SCRIPT.parent.mkdir(exist_ok=True)
     SCRIPT.write_text(

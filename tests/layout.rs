@@ -60,16 +60,13 @@ fn hot_section() -> (u64, u64) {
     tool(&["readelf", "-SW", BINARY])
         .lines()
         .find_map(|line| {
-            let fields: Vec<String> = line
-                .replace("[ ", "[")
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if fields.get(1).map(String::as_str) != Some(".text.hot") {
+            // `[Nr] Name Type Address Off Size ...`
+            let fields: Vec<&str> = line.split_once(']')?.1.split_whitespace().collect();
+            if fields.first() != Some(&".text.hot") {
                 return None;
             }
-            let start = u64::from_str_radix(&fields[3], 16).ok()?;
-            let size = u64::from_str_radix(&fields[5], 16).ok()?;
+            let start = u64::from_str_radix(fields[2], 16).ok()?;
+            let size = u64::from_str_radix(fields[4], 16).ok()?;
             Some((start, start + size))
         })
         .expect("the binary has a .text.hot section (build.rs passes link/hot-text.ld)")
