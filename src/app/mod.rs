@@ -6,7 +6,7 @@ pub mod state;
 
 use std::time::Duration;
 
-use axum::{Router, http::StatusCode, middleware, response::Response, routing::get};
+use axum::{Router, http::StatusCode, response::Response, routing::get};
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
@@ -15,7 +15,7 @@ use tower_http::{
 pub use error::AppError;
 pub use state::AppState;
 
-use crate::telemetry::http::{RequestTracing, trace_request};
+use crate::telemetry::http::RequestTracing;
 
 /// Limits that protect the service from slow or oversized requests.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +48,7 @@ pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Route
 pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) -> Router {
     let stack = ServiceBuilder::new()
         // Outermost first: the span sees the final status of everything.
-        .layer(middleware::from_fn_with_state(tracing, trace_request))
+        .layer(tracing)
         .map_response(json_errors)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(

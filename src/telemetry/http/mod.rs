@@ -8,31 +8,23 @@
 //! never the query, which may carry secrets), an integer status (4xx is
 //! `error`, 429 `throttle`, 5xx `fault`) and `error.type` on 5xx.
 
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 
-use axum::{
-    extract::{MatchedPath, Request, State},
-    middleware::Next,
-    response::Response,
-};
+use axum::extract::Request;
 use opentelemetry::{
-    Context, KeyValue,
-    context::FutureExt as _,
-    trace::{SpanBuilder, SpanKind, Status, TraceContextExt},
+    KeyValue,
+    trace::{SpanBuilder, SpanKind},
 };
 use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-use super::{
-    db::ChildTracer,
-    logs::RequestId,
-    metrics::{Metrics, ServerFacts},
-    propagation::Propagation,
-    trace::start_server_span,
-};
+use super::{metrics::Metrics, propagation::Propagation};
 
 pub mod client;
+mod middleware;
 mod origin;
+
+pub use middleware::TraceRequest;
 
 /// The cause of a 5xx, put on the response by the code that made it, for the
 /// logs and the span, never for the client.
@@ -51,7 +43,7 @@ pub struct FaasInvocation {
     pub coldstart: bool,
 }
 
-/// What the middleware needs; cheap to clone.
+/// The request-span middleware (a `tower` layer) and what it needs; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct RequestTracing {
     pub propagation: Propagation,
@@ -61,79 +53,6 @@ pub struct RequestTracing {
     pub trace_health_checks: bool,
     /// Every request is measured, traced or not.
     pub metrics: Metrics,
-}
-
-pub async fn trace_request(
-    State(tracing_config): State<RequestTracing>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map(MatchedPath::as_str);
-    let method = request.method().clone();
-    // The metric needs only the scheme; host and port only a span reads.
-    let scheme = origin::scheme(&request);
-    let tracer = tracing_config
-        .tracer
-        .as_ref()
-        .filter(|_| tracing_config.trace_health_checks || route != Some("/health"));
-    let response = match tracer {
-        Some(tracer) => {
-            let parent = tracing_config.propagation.extract(request.headers());
-            let origin = origin::origin(&request, scheme);
-            let cx = start_server_span(tracer, server_span(&request, route, origin), parent);
-            traced(cx, tracer, request, next).await
-        }
-        None => next.run(request).await,
-    };
-    tracing_config.metrics.record_server(&ServerFacts {
-        method: &method,
-        route,
-        status: response.status().as_u16(),
-        scheme,
-        duration: started.elapsed(),
-    });
-    response
-}
-
-/// Runs the request with `cx` (its SERVER span) current, so the handlers'
-/// `tracing` spans become its children and log lines carry its ids; then
-/// records the outcome and ends the span.
-async fn traced(cx: Context, tracer: &SdkTracer, request: Request, next: Next) -> Response {
-    // Where the handlers' query spans start from (`db::query`).
-    let mut cx = cx.with_value(ChildTracer(tracer.clone()));
-    if let Some(faas) = request.extensions().get::<FaasInvocation>() {
-        // Lambda's request id, for every log line of the invocation.
-        cx = cx.with_value(RequestId(faas.invocation_id.clone()));
-    }
-    let response = next.run(request).with_context(cx.clone()).await;
-
-    let span = cx.span();
-    let status = response.status();
-    span.set_attribute(KeyValue::new(
-        semconv::HTTP_RESPONSE_STATUS_CODE,
-        i64::from(status.as_u16()),
-    ));
-    if status.is_server_error() {
-        span.set_attribute(KeyValue::new(
-            semconv::ERROR_TYPE,
-            status.as_str().to_owned(),
-        ));
-        span.set_status(Status::error(""));
-        let detail = response
-            .extensions()
-            .get::<ErrorDetail>()
-            .map(|d| d.0.as_str());
-        let _current = cx.clone().attach();
-        tracing::error!(
-            status = i64::from(status.as_u16()),
-            error = detail.unwrap_or("unknown"),
-            "request failed"
-        );
-    }
-    span.end();
-    response
 }
 
 /// The SERVER span, built with the OpenTelemetry API: going through

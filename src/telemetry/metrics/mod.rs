@@ -13,6 +13,7 @@
 pub mod catalog;
 mod console;
 mod emf;
+mod series;
 
 use std::{
     sync::{Arc, Weak},
@@ -54,7 +55,7 @@ pub struct Metrics(Option<Arc<Instruments>>);
 
 #[derive(Debug)]
 struct Instruments {
-    server: Histogram<f64>,
+    server: series::ServerDuration,
     client: Histogram<f64>,
     aws_call: Histogram<f64>,
     coldstarts: Counter<u64>,
@@ -72,10 +73,10 @@ impl Metrics {
                 .build()
         };
         Self(Some(Arc::new(Instruments {
-            server: duration(
+            server: series::ServerDuration::new(duration(
                 catalog::SERVER_DURATION,
                 "Duration of HTTP server requests.",
-            ),
+            )),
             client: duration(
                 catalog::CLIENT_DURATION,
                 "Duration of HTTP client requests.",
@@ -91,29 +92,9 @@ impl Metrics {
 
     /// Records one served request.
     pub fn record_server(&self, facts: &ServerFacts<'_>) {
-        let Some(i) = &self.0 else { return };
-        let mut attributes = Vec::with_capacity(6);
-        attributes.push(KeyValue::new(
-            semconv::HTTP_REQUEST_METHOD,
-            known_method(facts.method),
-        ));
-        if let Some(route) = facts.route {
-            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        if let Some(i) = &self.0 {
+            i.server.record(facts);
         }
-        attributes.push(KeyValue::new(
-            semconv::HTTP_RESPONSE_STATUS_CODE,
-            i64::from(facts.status),
-        ));
-        attributes.push(KeyValue::new(
-            catalog::STATUS_CLASS,
-            catalog::status_class(facts.status),
-        ));
-        attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme(facts.scheme)));
-        if facts.status >= 500 {
-            // Semconv: a server error's type is its status code.
-            attributes.push(KeyValue::new(semconv::ERROR_TYPE, facts.status.to_string()));
-        }
-        i.server.record(facts.duration.as_secs_f64(), &attributes);
     }
 
     /// Records one upstream HTTP call: its status, or the error that ended it.
