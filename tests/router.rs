@@ -271,6 +271,40 @@ async fn a_panicking_handler_gets_500_and_the_router_keeps_serving() {
 }
 
 /// A captured event, through lambda_http's conversion and our stage handling.
+async fn boom_later() -> &'static str {
+    tokio::task::yield_now().await;
+    panic!("secret detail")
+}
+
+async fn wait_ms(ms: u64) -> axum::Json<Value> {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    axum::Json(json!({ "waited_ms": ms }))
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_guard_catches_later_panics_and_times_out_only_what_is_late() {
+    let config = config(&[("REQUEST_TIMEOUT_SECS", "2")]);
+    let routes = Router::new()
+        .route("/boom-later", get(boom_later))
+        .route("/in-time", get(|| wait_ms(1_900)))
+        .route("/late", get(|| wait_ms(2_100)))
+        .fallback(app::not_found);
+    let router = app::with_middleware(routes, tracing_off(), limits(&config));
+    // A panic after the handler first waited, not only on its first poll.
+    let (status, body) = get_path(&router, "/boom-later").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "internal_error");
+    // Waiting is fine up to the deadline, and only up to it.
+    let (status, body) = get_path(&router, "/in-time").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({ "waited_ms": 1_900 }))
+    );
+    let (status, body) = get_path(&router, "/late").await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(body["error"], "request_timeout");
+}
+
 async fn lambda_event(router: &Router, file: &str) -> (StatusCode, Value) {
     lambda_payload(router, &support::lambda_api::event(file)).await
 }

@@ -161,8 +161,8 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Gives error responses made outside our handlers (405, 408, 413 from axum
-/// and tower-http) our JSON shape. Responses that are already JSON pass.
+/// Gives error responses made outside our handlers (404 and 405 from axum,
+/// 413 from its body extractors) our JSON shape. Responses that are already JSON pass.
 pub fn ensure_json_error(response: Response) -> Response {
     let status = response.status();
     let is_json = response.headers().get(header::CONTENT_TYPE)

@@ -1,18 +1,17 @@
 //! The one Router both targets serve, with its middleware stack.
 
 pub mod error;
+mod guard;
 mod routes;
 pub mod state;
 
 use std::time::Duration;
 
-use axum::{Router, http::StatusCode, response::Response, routing::get};
+use axum::{Router, extract::DefaultBodyLimit, routing::get};
 use tower::ServiceBuilder;
-use tower_http::{
-    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
-};
 
 pub use error::AppError;
+use guard::GuardLayer;
 pub use state::AppState;
 
 use crate::telemetry::http::RequestTracing;
@@ -49,35 +48,13 @@ pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) 
     let stack = ServiceBuilder::new()
         // Outermost first: the span sees the final status of everything.
         .layer(tracing)
-        .map_response(json_errors)
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes));
+        .layer(GuardLayer(limits))
+        // What the body extractors read at most (the guard refuses a larger
+        // declared length up front).
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     routes.layer(stack)
-}
-
-fn json_errors<B>(response: http::Response<B>) -> Response
-where
-    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
-    error::ensure_json_error(response.map(axum::body::Body::new))
 }
 
 pub async fn not_found() -> AppError {
     AppError::NotFound("no route for this path".to_owned())
-}
-
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("panic");
-    axum::response::IntoResponse::into_response(AppError::Internal(format!(
-        "handler panicked: {detail}"
-    )))
 }

@@ -23,13 +23,16 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// More headers than this gets 431.
 const MAX_HEADERS: usize = 64;
 
-/// Connection-level timeouts of the HTTP target.
+/// Connection-level settings of the HTTP target.
 #[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
+pub struct Connections {
     /// A client that has not sent its whole header block by then is cut off.
     pub header_read: Duration,
     /// How long in-flight requests may take to finish after shutdown starts.
     pub drain: Duration,
+    /// Put the peer's address on each request ([`ClientAddr`]); only request
+    /// spans read it, and an extension costs an allocation a request.
+    pub client_addr: bool,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains.
@@ -37,14 +40,14 @@ pub async fn run(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
-    timeouts: Timeouts,
+    settings: Connections,
 ) -> std::io::Result<()> {
-    let drain_timeout = timeouts.drain;
+    let drain_timeout = settings.drain;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "listening");
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(timeouts.header_read)
+        .header_read_timeout(settings.header_read)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS);
     let graceful = GracefulShutdown::new();
@@ -64,9 +67,13 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         // Formatted once per connection, not per request.
-        let client = ClientAddr(peer.ip().to_string().into());
+        let client = settings
+            .client_addr
+            .then(|| ClientAddr(peer.ip().to_string().into()));
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(client.clone());
+            if let Some(client) = &client {
+                request.extensions_mut().insert(client.clone());
+            }
             app.clone().oneshot(request)
         });
         let connection =

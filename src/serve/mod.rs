@@ -38,9 +38,11 @@ pub async fn run(
         users::from_config(config, aws, metrics.clone()),
         metrics.clone(),
     )?;
+    let tracer = telemetry.tracer();
+    let client_addr = tracer.is_some();
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
-        tracer: telemetry.tracer(),
+        tracer,
         trace_health_checks: config.trace_health_checks,
         metrics,
     };
@@ -57,11 +59,12 @@ pub async fn run(
                     port: config.port,
                     source,
                 })?;
-            let timeouts = http::Timeouts {
+            let settings = http::Connections {
                 header_read: config.header_read_timeout,
                 drain: config.shutdown_timeout,
+                client_addr,
             };
-            http::run(listener, router, http::shutdown_signal(), timeouts).await?;
+            http::run(listener, router, http::shutdown_signal(), settings).await?;
             Ok(())
         }
         Target::Lambda => lambda::run(router, telemetry, config).await,
