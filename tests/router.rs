@@ -271,6 +271,29 @@ async fn a_panicking_handler_gets_500_and_the_router_keeps_serving() {
 }
 
 /// A captured event, through lambda_http's conversion and our stage handling.
+#[tokio::test]
+async fn the_body_limit_is_the_configured_one_not_axums_default() {
+    // axum's extractors stop at 2 MiB unless told otherwise.
+    let router = router_with(&[("MAX_BODY_BYTES", "3145728")]);
+    let json = Some("application/json");
+    let long = format!(r#"{{"name":"{}","email":"a@b.c"}}"#, "x".repeat(2_500_000));
+    let (status, answer) = send(&router, put_user("7", json, &long)).await;
+    // Read whole, then refused for what it says: a name that long is invalid.
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("unprocessable_entity")
+        )
+    );
+    let longer = format!(r#"{{"name":"{}","email":"a@b.c"}}"#, "x".repeat(3_200_000));
+    let (status, answer) = send(&router, put_user("7", json, &longer)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+}
+
 async fn boom_later() -> &'static str {
     tokio::task::yield_now().await;
     panic!("secret detail")

@@ -165,9 +165,10 @@ fn code_for(status: StatusCode) -> &'static str {
 /// 413 from its body extractors) our JSON shape. Responses that are already JSON pass.
 pub fn ensure_json_error(response: Response) -> Response {
     let status = response.status();
-    let is_json = response.headers().get(header::CONTENT_TYPE)
-        == Some(&HeaderValue::from_static("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.headers().get(header::CONTENT_TYPE)
+            == Some(&HeaderValue::from_static("application/json"))
+    {
         return response;
     }
     let (parts, _) = response.into_parts();

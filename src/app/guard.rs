@@ -10,7 +10,8 @@
 //!
 //! A declared `Content-Length` over the limit is refused before the handler
 //! runs; a body without one is cut off at the limit by the extractors
-//! (axum's `DefaultBodyLimit`, set by [`super::with_middleware`]).
+//! (axum's `DefaultBodyLimit`, given only to requests that have a body: it is
+//! a request extension, an allocation each).
 
 use std::{
     any::Any,
@@ -21,7 +22,8 @@ use std::{
 };
 
 use axum::{
-    extract::Request,
+    body::HttpBody as _,
+    extract::{DefaultBodyLimit, Request},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -72,7 +74,15 @@ where
             ));
         }
         let deadline = Instant::now() + self.limits.request_timeout;
-        match catch_unwind(AssertUnwindSafe(|| self.inner.call(request))) {
+        let called = catch_unwind(AssertUnwindSafe(|| {
+            if request.body().is_end_stream() {
+                self.inner.call(request)
+            } else {
+                let limit = DefaultBodyLimit::max(self.limits.max_body_bytes);
+                limit.layer(&mut self.inner).call(request)
+            }
+        }));
+        match called {
             Ok(inner) => GuardFuture::Running {
                 inner,
                 sleep: None,

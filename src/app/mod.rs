@@ -7,7 +7,7 @@ pub mod state;
 
 use std::time::Duration;
 
-use axum::{Router, extract::DefaultBodyLimit, routing::get};
+use axum::{Router, routing::get};
 use tower::ServiceBuilder;
 
 pub use error::AppError;
@@ -48,10 +48,7 @@ pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) 
     let stack = ServiceBuilder::new()
         // Outermost first: the span sees the final status of everything.
         .layer(tracing)
-        .layer(GuardLayer(limits))
-        // What the body extractors read at most (the guard refuses a larger
-        // declared length up front).
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
+        .layer(GuardLayer(limits));
     routes.layer(stack)
 }
 
