@@ -37,9 +37,6 @@ use http::Request;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const VARIANT: &str = "MIDDLEWARE_BENCH_VARIANT";
 const ROUTES: [&str; 2] = ["/api/users/42", "/api/database"];
 /// (name, environment) of each process; the rest is the binary's defaults.

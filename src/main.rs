@@ -7,12 +7,6 @@ use axum_xray_otel::{
     serve, telemetry, users,
 };
 
-// Spans are allocated on request threads and freed on the exporter's thread;
-// glibc's malloc made that about 13% of the traced CPU per request (BENCHMARKS.md).
-// .cargo/config.toml compiles it to commit memory on demand (peak RSS).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     telemetry::install_crypto_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
