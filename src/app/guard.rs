@@ -48,6 +48,7 @@ impl<S> Layer<S> for GuardLayer {
     }
 }
 
+/// The service [`GuardLayer`] wraps around the routes.
 #[derive(Clone, Debug)]
 pub struct Guard<S> {
     inner: S,
