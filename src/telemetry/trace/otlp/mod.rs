@@ -6,6 +6,7 @@
 //! within the export timeout. gRPC still goes through opentelemetry-otlp.
 
 mod encode;
+mod gzip;
 mod in_thread;
 mod pipeline;
 mod response;
@@ -40,7 +41,7 @@ pub struct OtlpHttpExporter {
     client: Arc<dyn HttpClient>,
     endpoint: Uri,
     headers: Vec<(HeaderName, HeaderValue)>,
-    gzip: bool,
+    gzip: Option<gzip::Gzip>,
     /// The whole export's deadline, retries included.
     timeout: Duration,
     /// Bytes per span in the last request, so the next one's buffer is
@@ -68,7 +69,7 @@ impl OtlpHttpExporter {
             client,
             endpoint: endpoint.parse()?,
             headers,
-            gzip,
+            gzip: gzip.then(gzip::Gzip::new),
             timeout,
             span_size: AtomicUsize::new(1024),
         })
@@ -83,19 +84,10 @@ impl OtlpHttpExporter {
         encode::export_request(resource, batch, &mut body);
         self.span_size
             .store(body.len() / batch.len().max(1), Ordering::Relaxed);
-        if !self.gzip {
+        let Some(gzip) = &self.gzip else {
             return Ok(body.into());
-        }
-        use std::io::Write as _;
-        // The fastest level: on a shared core the span thread's gzip is most
-        // of the direct path's cost, and level 6 saves few bytes on protobuf.
-        let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4),
-            flate2::Compression::fast(),
-        );
-        encoder
-            .write_all(&body)
-            .and_then(|()| encoder.finish())
+        };
+        gzip.compress(&body)
             .map(Bytes::from)
             .map_err(|e| OTelSdkError::InternalFailure(format!("gzip: {e}")))
     }
@@ -109,7 +101,7 @@ impl OtlpHttpExporter {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        if self.gzip {
+        if self.gzip.is_some() {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         for (name, value) in &self.headers {
