@@ -58,8 +58,8 @@ pub fn query<F: Future>(
             .start_with_context(tracer, current);
         Some(current.with_span(span))
     });
-    // Untraced, the future runs as it is: attaching an empty context to each
-    // poll cost about 700 instructions a request.
+    // Untraced, the future runs as it is, without an empty context attached
+    // around each poll (about 120 instructions a request).
     async move {
         match cx {
             Some(cx) => future.with_context(cx).await,

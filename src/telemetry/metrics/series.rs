@@ -3,12 +3,12 @@
 //!
 //! The SDK's `Histogram::record` looks its attribute set up on every call,
 //! SipHashing each key and value: measured with callgrind, about 2,500
-//! instructions a request, more than the rest of the untraced middleware. A
-//! request's set follows from four facts (method, route, status, scheme), so
-//! a small map keyed by them, with a fast hasher and no allocation on a hit,
-//! finds the SDK's bound handle instead. A bound handle writes into the same
-//! aggregate as an unbound record of the same set, and the SDK keeps it across
-//! delta collections (a series with no requests is simply not exported).
+//! instructions a request. A request's set follows from four facts (method,
+//! route, status, scheme), so a small map keyed by them, with a fast hasher
+//! and no allocation on a hit, finds the SDK's bound handle instead. A bound
+//! handle writes into the same aggregate as an unbound record of the same
+//! set, and the SDK keeps it across delta collections (a series with no
+//! requests is simply not exported).
 
 use std::{
     hash::{Hash, Hasher},
