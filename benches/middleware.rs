@@ -177,7 +177,7 @@ fn measure(variant: &str) {
     let requests = count("MIDDLEWARE_REQUESTS", 20_000);
     let rounds = count("MIDDLEWARE_ROUNDS", 7);
     runtime.block_on(async {
-        let telemetry = Arc::new(telemetry::init(&config, None).expect("telemetry"));
+        let telemetry = Arc::new(telemetry::init(&config, None).await.expect("telemetry"));
         let router = |metrics: telemetry::metrics::Metrics| {
             let state = AppState::from_config(&config, metrics.clone()).expect("state");
             let tracing = RequestTracing {

@@ -57,7 +57,7 @@ async fn run(config: Config) -> ExitCode {
         true => Some(aws::sdk_config(&config).await),
         false => None,
     };
-    let telemetry = match telemetry::init(&config, aws.as_ref()) {
+    let telemetry = match telemetry::init(&config, aws.as_ref()).await {
         Ok(t) => Arc::new(t),
         Err(e) => return fail(&format!("{e:#}"), 1),
     };

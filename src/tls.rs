@@ -39,16 +39,6 @@ pub fn client_config() -> rustls::ClientConfig {
         .clone()
 }
 
-/// An async client for span exports over HTTPS, run on the span pipeline's
-/// runtime (`telemetry/trace/otlp/pipeline.rs`).
-pub fn async_client(timeout: Duration) -> std::io::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(client_config())
-        .timeout(timeout)
-        .build()
-        .map_err(std::io::Error::other)
-}
-
 /// A blocking client for an OTLP exporter. Built on a thread of its own: the
 /// blocking client starts a runtime, which cannot be built on a runtime thread.
 pub fn blocking_client(timeout: Duration) -> std::io::Result<reqwest::blocking::Client> {

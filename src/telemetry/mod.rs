@@ -93,10 +93,10 @@ pub fn install_crypto_provider() {
 }
 
 /// Installs logging and tracing for the process. Must run inside the Tokio
-/// runtime (the gRPC exporter and the ECS metadata fetch use it).
+/// runtime (the gRPC exporter and the credentials reload use it).
 /// `aws` is the process's AWS configuration, needed when trace exports are
 /// signed for X-Ray (`Config::otlp_traces_auth`).
-pub fn init(
+pub async fn init(
     config: &Config,
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Telemetry, TelemetryError> {
@@ -112,7 +112,17 @@ pub fn init(
     .with_filter(log_filter)
     .with_filter(quiet_export_errors);
 
-    let tracing = trace::Tracing::new(config, aws)?;
+    // One resource for traces and metrics, with the ECS task's facts when
+    // there is a task metadata endpoint (local to the task, so quick).
+    let base = resource::build(config);
+    let (resource, ecs_metadata) = match &config.ecs_metadata_uri {
+        Some(uri) => match resource::with_ecs_metadata(base.clone(), uri).await {
+            Ok(resource) => (resource, Some(Ok(()))),
+            Err(e) => (base, Some(Err(e))),
+        },
+        None => (base, None),
+    };
+    let tracing = trace::Tracing::new(config, aws, resource.clone())?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -137,18 +147,21 @@ pub fn init(
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|e| TelemetryError::Setup(e.to_string()))?;
 
-    if let Some(t) = &tracing {
-        t.load_ecs_metadata(config);
+    match ecs_metadata {
+        Some(Ok(())) => tracing::info!("ecs task metadata loaded"),
+        Some(Err(error)) => {
+            tracing::warn!(%error, "cannot read ECS task metadata; telemetry goes without it")
+        }
+        None => {}
     }
     let namespace = config
         .metrics_namespace
         .clone()
         .unwrap_or_else(|| service_name(config));
-    let (exporting_metrics, metrics) =
-        match metrics::Exporting::new(config, resource::build(config), namespace)? {
-            Some((exporting, metrics)) => (Some(exporting), metrics),
-            None => (None, metrics::Metrics::default()),
-        };
+    let (exporting_metrics, metrics) = match metrics::Exporting::new(config, resource, namespace)? {
+        Some((exporting, metrics)) => (Some(exporting), metrics),
+        None => (None, metrics::Metrics::default()),
+    };
     tracing::debug!(
         exporter = ?config.traces_exporter,
         metrics_exporter = ?config.metrics_exporter,

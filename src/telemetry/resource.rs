@@ -2,8 +2,8 @@
 //!
 //! The SDK's default detectors read `OTEL_SERVICE_NAME` and
 //! `OTEL_RESOURCE_ATTRIBUTES`; we add the version, the cloud and the Lambda
-//! or ECS facts. ECS task metadata comes from the task metadata endpoint
-//! after start-up, so it never delays readiness.
+//! or ECS facts. ECS task metadata is read once at start-up, from the task's
+//! local metadata endpoint, so traces and metrics carry the same resource.
 
 use std::time::Duration;
 
@@ -90,24 +90,19 @@ struct LogOptions {
     stream: Option<String>,
 }
 
-/// `base` plus the task's ARN, cluster, launch type and log group, or `None`
-/// (with a warning) when the endpoint cannot be read.
-pub(super) async fn with_ecs_metadata(base: Resource, uri: &str) -> Option<Resource> {
-    match fetch_ecs_metadata(uri).await {
-        Ok(attributes) => Some(
-            Resource::builder_empty()
-                .with_attributes(
-                    base.iter()
-                        .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-                )
-                .with_attributes(attributes)
-                .build(),
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "cannot read ECS task metadata; spans go without it");
-            None
-        }
-    }
+/// `base` plus the task's ARN, cluster, launch type and log group.
+pub(super) async fn with_ecs_metadata(
+    base: Resource,
+    uri: &str,
+) -> Result<Resource, reqwest::Error> {
+    let attributes = fetch_ecs_metadata(uri).await?;
+    Ok(Resource::builder_empty()
+        .with_attributes(
+            base.iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .with_attributes(attributes)
+        .build())
 }
 
 async fn fetch_ecs_metadata(uri: &str) -> Result<Vec<KeyValue>, reqwest::Error> {

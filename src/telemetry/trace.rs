@@ -1,12 +1,12 @@
-//! The tracer provider: exporter choice, batching, X-Ray ids, our sampler,
-//! and a bounded flush for Lambda.
+//! The tracer provider: opentelemetry-otlp's exporters under the SDK's
+//! batch processor, X-Ray ids, our sampler, and a bounded flush for Lambda.
 //!
 //! Keeping an incoming X-Ray `Root` that has no `Parent` (what an ALB sends)
 //! needs two small pieces: [`RootAwareIds`] hands that trace id to the SDK
 //! when it asks for a new one, and [`XraySampler`] applies the header's
 //! `Sampled` flag. [`start_server_span`] ties them together for one server span.
 
-use std::{cell::Cell, sync::Arc, time::Duration};
+use std::{cell::Cell, collections::HashMap, time::Duration};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -14,20 +14,24 @@ use opentelemetry::{
         Link, SpanBuilder, SpanKind, TraceContextExt, TraceId, TraceState, TracerProvider as _,
     },
 };
-use opentelemetry_otlp::{SpanExporter as OtlpExporter, WithExportConfig};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
-    SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample,
+use opentelemetry_otlp::{
+    Compression, SpanExporter as OtlpExporter, WithExportConfig, WithHttpConfig,
+};
+use opentelemetry_sdk::{
+    Resource,
+    trace::{
+        BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
+        SamplingDecision, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample,
+    },
 };
 
-use super::{flush::Flusher, propagation::IncomingRoot, resource};
+use super::{flush::Flusher, propagation::IncomingRoot};
 use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
 
 mod cause;
 mod console;
 mod credentials;
 mod guarded;
-mod otlp;
 mod sigv4;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +51,6 @@ pub enum TelemetryError {
 pub(super) struct Tracing {
     provider: SdkTracerProvider,
     flusher: Flusher,
-    late_resource: guarded::LateResource,
     _reloader: Option<credentials::Reloader>,
 }
 
@@ -57,68 +60,69 @@ impl Tracing {
     pub(super) fn new(
         config: &Config,
         aws: Option<&aws_config::SdkConfig>,
+        resource: Resource,
     ) -> Result<Option<Self>, TelemetryError> {
-        let resource = resource::build(config);
-        let late_resource = guarded::LateResource::default();
         let last_failure = cause::LastFailure::default();
         let mut reloader = None;
-        let builder = SdkTracerProvider::builder();
-        let builder = match config.traces_exporter {
-            TracesExporter::None => return Ok(None),
-            TracesExporter::Console => builder.with_span_processor(batch(
-                config,
-                console::ConsoleExporter::default(),
-                &late_resource,
-                guarded::Reporter::new(None, last_failure),
-            )),
-            TracesExporter::Otlp => {
-                let reporter = guarded::Reporter::new(
-                    Some(config.otlp_traces_endpoint.clone()),
-                    last_failure.clone(),
-                );
-                match config.otlp_protocol {
-                    OtlpProtocol::HttpProtobuf => {
-                        let client = otlp_http_client(config, aws, &last_failure, &mut reloader)?;
-                        let exporter = otlp::OtlpHttpExporter::new(
-                            client,
-                            &config.otlp_traces_endpoint,
-                            config.otlp_traces_headers.clone(),
-                            config.otlp_traces_gzip,
-                            config.otlp_timeout,
+        let reporter = |endpoint: Option<&str>| {
+            guarded::Reporter::new(endpoint.map(str::to_owned), last_failure.clone())
+        };
+        let endpoint = config.otlp_traces_endpoint.as_str();
+        let processor = match (config.traces_exporter, config.otlp_protocol) {
+            (TracesExporter::None, _) => return Ok(None),
+            (TracesExporter::Console, _) => {
+                batch(config, console::ConsoleExporter::default(), reporter(None))
+            }
+            (TracesExporter::Otlp, OtlpProtocol::HttpProtobuf) => {
+                let headers: HashMap<String, String> = config
+                    .otlp_traces_headers
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+                    .collect();
+                let builder = OtlpExporter::builder()
+                    .with_http()
+                    .with_endpoint(endpoint)
+                    .with_timeout(config.otlp_timeout)
+                    .with_headers(headers);
+                let builder = match config.otlp_traces_gzip {
+                    true => builder.with_compression(Compression::Gzip),
+                    false => builder,
+                };
+                let builder = match &config.otlp_traces_auth {
+                    TracesAuth::None => builder.with_http_client(
+                        crate::tls::blocking_client(config.otlp_timeout)
+                            .map_err(super::http_client_error)?,
+                    ),
+                    TracesAuth::SigV4 { region } => {
+                        let provider = aws
+                            .and_then(|aws| aws.credentials_provider())
+                            .ok_or(TelemetryError::NoAwsConfig)?;
+                        let (cache, task) = credentials::CredentialsCache::spawn(provider);
+                        reloader = Some(task);
+                        builder.with_http_client(
+                            sigv4::SigningClient::new(
+                                cache,
+                                region.clone(),
+                                config.otlp_timeout,
+                                last_failure.clone(),
+                            )
+                            .map_err(super::http_client_error)?,
                         )
-                        .map_err(|e| TelemetryError::Setup(format!("traces endpoint: {e}")))?;
-                        let sizes = otlp::Sizes {
-                            queue: config.span_queue_size,
-                            batch: config.span_batch_size,
-                            delay: config.span_schedule_delay,
-                            flush_timeout: config.span_flush_timeout,
-                        };
-                        let pipeline =
-                            otlp::Pipeline::new(exporter, sizes, late_resource.clone(), reporter)
-                                .map_err(|e| {
-                                TelemetryError::Setup(format!(
-                                    "cannot start the span pipeline: {e}"
-                                ))
-                            })?;
-                        builder.with_span_processor(pipeline)
                     }
-                    OtlpProtocol::Grpc => {
-                        let exporter = OtlpExporter::builder()
-                            .with_tonic()
-                            .with_endpoint(&config.otlp_traces_endpoint)
-                            .with_timeout(config.otlp_timeout)
-                            .build()?;
-                        builder.with_span_processor(batch(
-                            config,
-                            exporter,
-                            &late_resource,
-                            reporter,
-                        ))
-                    }
-                }
+                };
+                batch(config, builder.build()?, reporter(Some(endpoint)))
+            }
+            (TracesExporter::Otlp, OtlpProtocol::Grpc) => {
+                let exporter = OtlpExporter::builder()
+                    .with_tonic()
+                    .with_endpoint(endpoint)
+                    .with_timeout(config.otlp_timeout)
+                    .build()?;
+                batch(config, exporter, reporter(Some(endpoint)))
             }
         };
-        let provider = builder
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
             .with_id_generator(RootAwareIds::default())
             .with_sampler(XraySampler::new(config.sampler))
             .with_resource(resource)
@@ -133,7 +137,6 @@ impl Tracing {
         Ok(Some(Self {
             flusher,
             provider,
-            late_resource,
             _reloader: reloader,
         }))
     }
@@ -146,76 +149,25 @@ impl Tracing {
         self.flusher.flush_until(deadline)
     }
 
-    /// ECS task metadata arrives after start-up; exports pick it up from then on.
-    pub(super) fn load_ecs_metadata(&self, config: &Config) {
-        if let Some(uri) = config.ecs_metadata_uri.clone() {
-            let base = resource::build(config);
-            let late = self.late_resource.clone();
-            tokio::spawn(async move {
-                if let Some(resource) = resource::with_ecs_metadata(base, &uri).await {
-                    late.set(resource);
-                    tracing::info!("ecs task metadata loaded");
-                }
-            });
-        }
-    }
-
     pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
         drop(self.flusher);
         Ok(self.provider.shutdown_with_timeout(timeout)?)
     }
 }
 
-/// The HTTP client for OTLP/HTTP trace exports: plain, or signing for X-Ray
-/// (then `reloader` gets the task that keeps its credentials fresh).
-fn otlp_http_client(
-    config: &Config,
-    aws: Option<&aws_config::SdkConfig>,
-    last_failure: &cause::LastFailure,
-    reloader: &mut Option<credentials::Reloader>,
-) -> Result<Arc<dyn opentelemetry_http::HttpClient>, TelemetryError> {
-    Ok(match &config.otlp_traces_auth {
-        // The usual endpoint, a collector on the same host: sent from the span thread itself.
-        TracesAuth::None if config.otlp_traces_endpoint.starts_with("http://") => {
-            Arc::new(otlp::InThreadClient::new(config.otlp_timeout))
-        }
-        TracesAuth::None => Arc::new(
-            crate::tls::async_client(config.otlp_timeout).map_err(super::http_client_error)?,
-        ),
-        TracesAuth::SigV4 { region } => {
-            let provider = aws
-                .and_then(|aws| aws.credentials_provider())
-                .ok_or(TelemetryError::NoAwsConfig)?;
-            let (cache, task) = credentials::CredentialsCache::spawn(provider);
-            *reloader = Some(task);
-            let client = sigv4::SigningClient::new(
-                cache,
-                region.clone(),
-                config.otlp_timeout,
-                last_failure.clone(),
-            )
-            .map_err(super::http_client_error)?;
-            Arc::new(client)
-        }
-    })
-}
-
 /// The SDK's batch processor (its own thread, bounded queue, counted drops)
-/// around `exporter`, guarded (`guarded.rs`), for the console and gRPC
-/// exporters; OTLP/HTTP has its own pipeline (`otlp/pipeline.rs`).
+/// around `exporter`, guarded so export trouble is reported, not just logged.
 fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     config: &Config,
     exporter: E,
-    late_resource: &guarded::LateResource,
     reporter: guarded::Reporter,
 ) -> BatchSpanProcessor {
-    let exporter = guarded::Guarded::new(exporter, late_resource.clone(), reporter);
     let sizes = BatchConfigBuilder::default()
         .with_max_queue_size(config.span_queue_size)
         .with_max_export_batch_size(config.span_batch_size)
         .with_scheduled_delay(config.span_schedule_delay)
         .build();
-    BatchSpanProcessor::builder(exporter)
+    BatchSpanProcessor::builder(guarded::Guarded::new(exporter, reporter))
         .with_batch_config(sizes)
         .build()
 }

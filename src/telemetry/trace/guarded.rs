@@ -1,12 +1,13 @@
 //! Wraps the real exporter so collector trouble stays contained: failures are
 //! counted and reported at most once per cause per interval (with what to do,
-//! when the signing client knows the cause), recovery is announced, and a
-//! resource that arrives after start-up (ECS task metadata) is applied.
+//! when the signing client knows the cause), and recovery is announced. The
+//! SDK's batch processor only logs each failure; an operator needs the cause,
+//! the advice and the count of spans lost.
 
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -28,25 +29,8 @@ const FIRST_FAILURE_HINT: &str = "nothing accepts spans there: run `docker compo
 for a local collector, set OTEL_TRACES_EXPORTER=console to print spans, \
 or point OTEL_EXPORTER_OTLP_ENDPOINT at your collector";
 
-/// A resource to switch to at the next export.
-#[derive(Clone, Default)]
-pub(crate) struct LateResource(Arc<Mutex<Option<Resource>>>);
-
-impl LateResource {
-    pub(crate) fn set(&self, resource: Resource) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(resource);
-    }
-
-    pub(crate) fn take(&self) -> Option<Resource> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
 pub(crate) struct Guarded<E> {
-    // The SDK never calls `export` concurrently; the async lock only lets
-    // `set_resource` (which needs `&mut`) run from `export`.
-    inner: tokio::sync::Mutex<E>,
-    late_resource: LateResource,
+    inner: E,
     reporter: Reporter,
 }
 
@@ -70,12 +54,8 @@ impl<E> std::fmt::Debug for Guarded<E> {
 }
 
 impl<E> Guarded<E> {
-    pub(crate) fn new(inner: E, late_resource: LateResource, reporter: Reporter) -> Self {
-        Self {
-            inner: tokio::sync::Mutex::new(inner),
-            late_resource,
-            reporter,
-        }
+    pub(crate) fn new(inner: E, reporter: Reporter) -> Self {
+        Self { inner, reporter }
     }
 }
 
@@ -164,33 +144,21 @@ fn due(warned: &mut HashMap<&'static str, Instant>, key: &'static str, now: Inst
 impl<E: SpanExporter> SpanExporter for Guarded<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len() as u64;
-        let mut inner = self.inner.lock().await;
-        if let Some(resource) = self.late_resource.take() {
-            inner.set_resource(&resource);
-        }
-        let result = inner.export(batch).await;
-        drop(inner);
+        let result = self.inner.export(batch).await;
         self.reporter.record(&result, spans);
         result
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        match self.inner.try_lock() {
-            Ok(inner) => inner.shutdown_with_timeout(timeout),
-            // An export is still running; the process is exiting anyway.
-            Err(_) => Ok(()),
-        }
+        self.inner.shutdown_with_timeout(timeout)
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        match self.inner.try_lock() {
-            Ok(inner) => inner.force_flush(),
-            Err(_) => Ok(()),
-        }
+        self.inner.force_flush()
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.get_mut().set_resource(resource);
+        self.inner.set_resource(resource);
     }
 }
 

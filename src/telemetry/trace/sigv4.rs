@@ -3,12 +3,16 @@
 //! the exporter has set the final (possibly gzipped) body and headers, so each
 //! retry carries a fresh signature.
 //!
-//! It runs on the span pipeline's runtime, like the async client it wraps.
-//! Credentials come from a [`CredentialsCache`] (whoever loaded them);
-//! the credentials wait and the request together stay within the export
-//! timeout. Refusals are classified into a [`LastFailure`] for the guard.
+//! It runs on the batch processor's thread, so it sends with reqwest's
+//! blocking client. Credentials come from a [`CredentialsCache`] (a task on
+//! the app's runtime keeps them fresh); the credentials wait and the request
+//! together stay within the export timeout. Refusals are classified into a
+//! [`LastFailure`] for the guard.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    io::Read,
+    time::{Duration, Instant, SystemTime},
+};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::{
@@ -30,7 +34,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct SigningClient {
-    http: reqwest::Client,
+    http: reqwest::blocking::Client,
     credentials: CredentialsCache,
     region: String,
     timeout: Duration,
@@ -45,7 +49,7 @@ impl SigningClient {
         timeout: Duration,
         last_failure: LastFailure,
     ) -> std::io::Result<Self> {
-        let http = crate::tls::async_client(timeout)?;
+        let http = crate::tls::blocking_client(timeout)?;
         Ok(Self {
             http,
             credentials,
@@ -55,7 +59,7 @@ impl SigningClient {
         })
     }
 
-    async fn send(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+    fn send(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let started = Instant::now();
         self.last_failure.set(None);
         let credentials = self.credentials.current(self.timeout).inspect_err(|e| {
@@ -64,21 +68,17 @@ impl SigningClient {
         })?;
         sign_request(&mut request, &credentials, &self.region, SystemTime::now())?;
 
-        let mut request: reqwest::Request = request.try_into()?;
+        let mut request: reqwest::blocking::Request = request.try_into()?;
         let left = self.timeout.saturating_sub(started.elapsed());
         *request.timeout_mut() = Some(left.max(Duration::from_millis(1)));
-        let mut response = self.http.execute(request).await?;
+        let response = self.http.execute(request)?;
 
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            let room = MAX_ERROR_BODY.saturating_sub(body.len());
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if room <= chunk.len() {
-                break;
-            }
-        }
+        response
+            .take(MAX_ERROR_BODY as u64)
+            .read_to_end(&mut body)?;
         if !status.is_success() {
             let cause = Cause::classify(status.as_u16(), &body);
             if cause == Cause::Forbidden {
@@ -97,7 +97,7 @@ impl SigningClient {
 #[async_trait::async_trait]
 impl HttpClient for SigningClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        self.send(request).await
+        self.send(request)
     }
 }
 
