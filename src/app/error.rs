@@ -5,7 +5,7 @@
 //! keeps the real cause in a response extension ([`ErrorDetail`]), which the
 //! request-span middleware records; internals never reach the client.
 
-use std::time::Duration;
+use std::{any::Any, time::Duration};
 
 use axum::{
     Json,
@@ -161,8 +161,9 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-/// Gives error responses made outside our handlers (404 and 405 from axum,
-/// 413 from its body extractors) our JSON shape. Responses that are already JSON pass.
+/// Gives error responses made outside our handlers (405 and extractor
+/// rejections from axum, 408 and 413 from tower-http) our JSON shape.
+/// Responses that are already JSON pass.
 pub fn ensure_json_error(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -180,6 +181,17 @@ pub fn ensure_json_error(response: Response) -> Response {
     }
     fixed.extensions_mut().extend(parts.extensions);
     fixed
+}
+
+/// A handler panic's 500, its message kept for the span and the logs (never
+/// the client).
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    AppError::Internal(format!("handler panicked: {detail}")).into_response()
 }
 
 #[cfg(test)]
@@ -231,6 +243,20 @@ mod tests {
         );
         let r = AppError::from(StoreError::Unavailable("timeout".into())).into_response();
         assert!(r.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_generic_500_its_message_kept_for_the_logs() {
+        let r = panic_response(Box::new("secret detail"));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            r.extensions().get::<ErrorDetail>().unwrap().0,
+            "handler panicked: secret detail"
+        );
+        assert_eq!(
+            body(r).await,
+            json!({"error": "internal_error", "message": "Internal Server Error"})
+        );
     }
 
     #[tokio::test]

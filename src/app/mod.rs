@@ -1,17 +1,25 @@
 //! The one Router both targets serve, with its middleware stack.
 
 pub mod error;
-mod guard;
 mod routes;
 pub mod state;
 
 use std::time::Duration;
 
-use axum::{Router, routing::get};
+use axum::{
+    BoxError, Router,
+    body::{Body, Bytes, HttpBody},
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    response::Response,
+    routing::get,
+};
 use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
+};
 
 pub use error::AppError;
-use guard::GuardLayer;
 pub use state::AppState;
 
 use crate::telemetry::http::RequestTracing;
@@ -41,15 +49,30 @@ pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Route
 }
 
 /// The middleware stack around any routes (tests add their own routes).
-///
-/// One `tower` layer: axum boxes each layer it is given, and every box is a
-/// service clone, an allocation and a move of the future per request.
 pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) -> Router {
     let stack = ServiceBuilder::new()
         // Outermost first: the span sees the final status of everything.
         .layer(tracing)
-        .layer(GuardLayer(limits));
+        // tower-http and axum answer 408, 413 and 405 with bare bodies.
+        .map_response(json_errors)
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        // The limit above is the only one: axum's extractors would
+        // otherwise refuse bodies over 2 MiB whatever was configured.
+        .layer(DefaultBodyLimit::disable());
     routes.layer(stack)
+}
+
+fn json_errors<B>(response: Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    error::ensure_json_error(response.map(Body::new))
 }
 
 pub async fn not_found() -> AppError {
