@@ -10,8 +10,8 @@
 //!
 //! The span is made with the OpenTelemetry API, not as a `tracing` span: the
 //! registry entry, the field visitor's string copies and the span's rebuild at
-//! close cost about 9.5k instructions a query against about 3k
-//! (bench/history.md). Log lines inside the query still carry its ids: it is
+//! close cost several times more (bench/history.md). Log lines inside the
+//! query still carry its ids: it is
 //! the current OpenTelemetry context while the query runs.
 
 use std::future::Future;
@@ -59,7 +59,7 @@ pub fn query<F: Future>(
         Some(current.with_span(span))
     });
     // Untraced, the future runs as it is, without an empty context attached
-    // around each poll (about 120 instructions a request).
+    // around each poll.
     async move {
         match cx {
             Some(cx) => future.with_context(cx).await,

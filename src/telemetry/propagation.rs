@@ -101,8 +101,8 @@ fn parse_span_id(value: &str) -> Option<SpanId> {
     (id != [0; 8]).then(|| SpanId::from_bytes(id))
 }
 
-/// Exactly `2 * N` lower-case hex digits as bytes. Decoded by hand: a
-/// `format!` and `from_str_radix` cost about 2k instructions per header.
+/// Exactly `2 * N` lower-case hex digits as bytes, decoded without the
+/// allocations of `format!` and `from_str_radix`.
 fn lower_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     let digits = s.as_bytes();
     if digits.len() != 2 * N {

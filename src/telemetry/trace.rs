@@ -180,9 +180,9 @@ thread_local! {
 
 /// X-Ray ids (epoch seconds first), or the incoming `Root` when there is one.
 ///
-/// opentelemetry-aws's `XrayIdGenerator` makes the same ids through two
-/// `format!` calls and a hex parse, about 2k instructions per trace; this
-/// writes the four time bytes over a random id instead.
+/// The ids are those of opentelemetry-aws's `XrayIdGenerator`; a generator of
+/// our own is needed anyway to adopt an incoming `Root`, so it writes the four
+/// time bytes over a random id rather than formatting and parsing hex.
 #[derive(Debug, Default)]
 struct RootAwareIds(RandomIdGenerator);
 

@@ -2,8 +2,8 @@
 //! duration metric around the rest of the stack.
 //!
 //! Written out rather than `axum::middleware::from_fn`: that clones the inner
-//! stack into a box, boxes the middleware's future and then the inner one,
-//! three allocations a request; this future holds the inner one in place.
+//! stack into a box and boxes the middleware's future and then the inner one
+//! on every request; this future holds the inner one in place.
 
 use std::{
     future::Future,
