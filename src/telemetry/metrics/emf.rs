@@ -83,6 +83,16 @@ impl EmfExporter {
             unwritten: AtomicU64::new(0),
         }
     }
+
+    #[cfg(test)]
+    pub(super) fn with_sink(self, sink: Sink) -> Self {
+        Self { sink, ..self }
+    }
+
+    #[cfg(test)]
+    pub(super) fn unwritten(&self) -> u64 {
+        self.unwritten.load(Ordering::Relaxed)
+    }
 }
 
 impl PushMetricExporter for EmfExporter {
