@@ -9,10 +9,11 @@
 //!
 //! On ECS the collector's `awsemf` exporter keeps the dimension sets listed in
 //! `config/ecs.yaml` (`metric_declarations`), named after the attributes; our
-//! own EMF writer (Lambda, and ECS without a collector) uses [`EMF_METRICS`]
-//! with the same sets after its base dimensions ([`HTTP_BASE_DIMENSIONS`] on
-//! ECS, so one dashboard reads either path). tests/metrics_catalog.rs checks
-//! that dashboards and alarms name only what these emit.
+//! own EMF writer (Lambda, and ECS without a collector) uses each
+//! [`Instrument`]'s `emf` entry, with the same sets after its base dimensions
+//! ([`HTTP_SERVICE`] on ECS, so one dashboard reads either path).
+//! tests/metrics_catalog.rs checks that dashboards and alarms name only what
+//! these emit.
 
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 
@@ -43,51 +44,100 @@ pub const LAMBDA_FUNCTION: &str = "function_name";
 /// collector's `awsemf` exporter turns into a dimension on the collector path.
 pub const HTTP_SERVICE: &str = "service.name";
 
+/// How an instrument aggregates, and so how the meter builds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// An `f64` histogram with these bucket boundaries.
+    Histogram(&'static [f64]),
+    /// A monotonic `u64` counter.
+    Counter,
+}
+
+/// One instrument: how the meter builds it and how our EMF writer shows it.
+/// The meter builds instruments only from these entries, so a new metric
+/// cannot reach OTLP without a CloudWatch name, unit and dimension sets.
+#[derive(Debug)]
+pub struct Instrument {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The UCUM unit OTLP carries.
+    pub unit: &'static str,
+    pub description: &'static str,
+    pub emf: EmfMetric,
+}
+
 /// How one instrument appears in CloudWatch from our EMF writer.
 #[derive(Debug)]
 pub struct EmfMetric {
-    /// The OTel instrument name.
-    pub instrument: &'static str,
     /// The CloudWatch metric name.
     pub name: &'static str,
     /// The CloudWatch unit.
     pub unit: &'static str,
     /// Dimension sets beyond the base ones (`service` + `function_name` on
-    /// Lambda, `service.name` on ECS), which every set starts with. A set is left out when its attribute is absent (an
-    /// unmatched path has no route).
+    /// Lambda, `service.name` on ECS), which every set starts with. A set is
+    /// left out when its attribute is absent (an unmatched path has no route).
     pub extra_dimension_sets: &'static [&'static [&'static str]],
 }
 
-/// Every metric of our EMF lines.
-pub const EMF_METRICS: &[EmfMetric] = &[
-    EmfMetric {
-        instrument: SERVER_DURATION,
+pub const SERVER: Instrument = Instrument {
+    name: SERVER_DURATION,
+    kind: Kind::Histogram(&DURATION_BUCKETS),
+    unit: "s",
+    description: "Duration of HTTP server requests.",
+    emf: EmfMetric {
         name: SERVER_DURATION,
         unit: "Seconds",
         extra_dimension_sets: &[&[], &[STATUS_CLASS], &[semconv::HTTP_ROUTE, STATUS_CLASS]],
     },
-    EmfMetric {
-        instrument: CLIENT_DURATION,
+};
+
+pub const CLIENT: Instrument = Instrument {
+    name: CLIENT_DURATION,
+    kind: Kind::Histogram(&DURATION_BUCKETS),
+    unit: "s",
+    description: "Duration of HTTP client requests.",
+    emf: EmfMetric {
         name: CLIENT_DURATION,
         unit: "Seconds",
         extra_dimension_sets: &[&[]],
     },
-    EmfMetric {
-        instrument: AWS_CALL_DURATION,
+};
+
+pub const AWS_CALL: Instrument = Instrument {
+    name: AWS_CALL_DURATION,
+    kind: Kind::Histogram(&DURATION_BUCKETS),
+    unit: "s",
+    description: "Duration of AWS SDK calls.",
+    emf: EmfMetric {
         name: AWS_CALL_DURATION,
         unit: "Seconds",
         extra_dimension_sets: &[&[], &[RPC_SERVICE, RPC_METHOD]],
     },
-    EmfMetric {
-        instrument: COLDSTARTS,
+};
+
+pub const COLDSTART: Instrument = Instrument {
+    name: COLDSTARTS,
+    kind: Kind::Counter,
+    unit: "{coldstart}",
+    description: "Number of invocation cold starts.",
+    emf: EmfMetric {
         name: "ColdStart",
         unit: "Count",
         extra_dimension_sets: &[&[]],
     },
-];
+};
 
-pub fn emf_metric(instrument: &str) -> Option<&'static EmfMetric> {
-    EMF_METRICS.iter().find(|m| m.instrument == instrument)
+/// Every instrument the service creates.
+pub const INSTRUMENTS: &[Instrument] = &[SERVER, CLIENT, AWS_CALL, COLDSTART];
+
+/// The catalogue entry of the instrument named `name`.
+pub fn instrument(name: &str) -> Option<&'static Instrument> {
+    INSTRUMENTS.iter().find(|i| i.name == name)
+}
+
+/// How the instrument named `name` appears in our EMF lines.
+pub fn emf_metric(name: &str) -> Option<&'static EmfMetric> {
+    instrument(name).map(|i| &i.emf)
 }
 
 /// `2xx` for 200..=299 and so on.
@@ -118,18 +168,12 @@ mod tests {
     }
 
     #[test]
-    fn every_instrument_has_one_emf_entry() {
-        for instrument in [
-            SERVER_DURATION,
-            CLIENT_DURATION,
-            AWS_CALL_DURATION,
-            COLDSTARTS,
-        ] {
-            let entries = EMF_METRICS
-                .iter()
-                .filter(|m| m.instrument == instrument)
-                .count();
-            assert_eq!(entries, 1, "{instrument}");
+    fn names_are_unique_in_otel_and_in_cloudwatch() {
+        for (i, a) in INSTRUMENTS.iter().enumerate() {
+            for b in &INSTRUMENTS[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert_ne!(a.emf.name, b.emf.name);
+            }
         }
     }
 }

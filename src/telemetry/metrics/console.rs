@@ -18,32 +18,11 @@ impl PushMetricExporter for ConsoleExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         for scope in metrics.scope_metrics() {
             for metric in scope.metrics() {
-                let name = metric.name();
+                let (name, unit) = (metric.name(), metric.unit());
                 match metric.data() {
-                    AggregatedMetrics::F64(MetricData::Histogram(h)) => {
-                        for p in h.data_points() {
-                            tracing::info!(
-                                metric = name,
-                                unit = metric.unit(),
-                                count = p.count(),
-                                sum = p.sum(),
-                                attributes = joined(p.attributes()),
-                                "metric"
-                            );
-                        }
-                    }
-                    AggregatedMetrics::U64(MetricData::Sum(s)) => {
-                        for p in s.data_points() {
-                            tracing::info!(
-                                metric = name,
-                                unit = metric.unit(),
-                                value = p.value(),
-                                attributes = joined(p.attributes()),
-                                "metric"
-                            );
-                        }
-                    }
-                    _ => {}
+                    AggregatedMetrics::F64(data) => log(name, unit, data),
+                    AggregatedMetrics::U64(data) => log(name, unit, data),
+                    AggregatedMetrics::I64(data) => log(name, unit, data),
                 }
             }
         }
@@ -60,6 +39,31 @@ impl PushMetricExporter for ConsoleExporter {
 
     fn temporality(&self) -> Temporality {
         Temporality::Delta
+    }
+}
+
+/// One line per data point: a counter's or gauge's value, a histogram's
+/// count and sum.
+fn log<T: Copy + tracing::Value>(metric: &str, unit: &str, data: &MetricData<T>) {
+    let number = |value: T, attributes| {
+        tracing::info!(metric, unit, value, attributes, "metric");
+    };
+    let histogram = |count: usize, sum: T, attributes| {
+        tracing::info!(metric, unit, count, sum, attributes, "metric");
+    };
+    match data {
+        MetricData::Gauge(g) => g
+            .data_points()
+            .for_each(|p| number(p.value(), joined(p.attributes()))),
+        MetricData::Sum(s) => s
+            .data_points()
+            .for_each(|p| number(p.value(), joined(p.attributes()))),
+        MetricData::Histogram(h) => h.data_points().for_each(|p| {
+            histogram(p.count() as usize, p.sum(), joined(p.attributes()));
+        }),
+        MetricData::ExponentialHistogram(h) => h.data_points().for_each(|p| {
+            histogram(p.count(), p.sum(), joined(p.attributes()));
+        }),
     }
 }
 

@@ -19,16 +19,20 @@
 use std::{
     collections::BTreeMap,
     io::Write,
+    sync::atomic::{AtomicU64, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use opentelemetry::Key;
+use opentelemetry::{Key, KeyValue};
 use opentelemetry_sdk::{
     Resource,
-    error::OTelSdkResult,
+    error::{OTelSdkError, OTelSdkResult},
     metrics::{
         Temporality,
-        data::{AggregatedMetrics, MetricData, ResourceMetrics},
+        data::{
+            AggregatedMetrics, ExponentialBucket, ExponentialHistogramDataPoint, MetricData,
+            ResourceMetrics,
+        },
         exporter::PushMetricExporter,
     },
 };
@@ -42,10 +46,17 @@ const MAX_METRICS: usize = 100;
 const MAX_VALUES: usize = 100;
 const MAX_DIMENSION_VALUE: usize = 1024;
 
+/// Where the lines go: stdout, or a test's buffer.
+pub(super) type Sink = Box<dyn Fn(&[u8]) -> std::io::Result<()> + Send + Sync>;
+
 pub(super) struct EmfExporter {
     namespace: String,
     /// `service` and `function_name` on Lambda; `service.name` on ECS.
     base: Vec<(&'static str, String)>,
+    sink: Sink,
+    /// Data points of instruments missing from the catalogue, so never
+    /// written: they have no CloudWatch name, unit or dimension sets.
+    unwritten: AtomicU64,
 }
 
 impl EmfExporter {
@@ -64,7 +75,23 @@ impl EmfExporter {
             ],
             Target::Http => vec![(catalog::HTTP_SERVICE, service)],
         };
-        Self { namespace, base }
+        Self {
+            namespace,
+            base,
+            // One locked write: log lines from other threads cannot cut into it.
+            sink: Box::new(|text| std::io::stdout().lock().write_all(text)),
+            unwritten: AtomicU64::new(0),
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn with_sink(self, sink: Sink) -> Self {
+        Self { sink, ..self }
+    }
+
+    #[cfg(test)]
+    pub(super) fn unwritten(&self) -> u64 {
+        self.unwritten.load(Ordering::Relaxed)
     }
 }
 
@@ -87,9 +114,18 @@ impl PushMetricExporter for EmfExporter {
 }
 
 impl EmfExporter {
-    /// Writes `metrics` to stdout as EMF lines, on the calling thread.
+    /// Writes `metrics` as EMF lines, on the calling thread.
     pub(super) fn write(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let points = points(metrics);
+        let (points, uncatalogued) = points(metrics);
+        if !uncatalogued.is_empty() {
+            let here: u64 = uncatalogued.iter().map(|(_, n)| *n as u64).sum();
+            let total = self.unwritten.fetch_add(here, Ordering::Relaxed) + here;
+            tracing::error!(
+                metrics = ?uncatalogued,
+                unwritten_points_total = total,
+                "metrics missing from telemetry/metrics/catalog.rs are not written as EMF"
+            );
+        }
         if points.is_empty() {
             return Ok(());
         }
@@ -102,11 +138,7 @@ impl EmfExporter {
             text.push_str(&line);
             text.push('\n');
         }
-        // One locked write: log lines from other threads cannot cut into it.
-        std::io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(|e| opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string()))
+        (self.sink)(text.as_bytes()).map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 }
 
@@ -154,54 +186,149 @@ impl Sample {
     }
 }
 
-fn points(metrics: &ResourceMetrics) -> Vec<Point> {
-    let mut out = Vec::new();
+/// Every data point of a catalogued instrument, and the name and number of
+/// points of each instrument the catalogue lacks.
+fn points(metrics: &ResourceMetrics) -> (Vec<Point>, Vec<(&str, usize)>) {
+    let (mut out, mut uncatalogued) = (Vec::new(), Vec::new());
     for scope in metrics.scope_metrics() {
         for metric in scope.metrics() {
-            let Some(entry) = catalog::emf_metric(metric.name()) else {
-                continue;
+            let samples = match metric.data() {
+                AggregatedMetrics::F64(data) => samples(data),
+                AggregatedMetrics::U64(data) => samples(data),
+                AggregatedMetrics::I64(data) => samples(data),
             };
-            let mut push = |attributes: &mut dyn Iterator<Item = &opentelemetry::KeyValue>,
-                            sample| {
-                out.push(Point {
+            match catalog::emf_metric(metric.name()) {
+                Some(entry) => out.extend(samples.into_iter().map(|(attributes, sample)| Point {
                     metric: entry,
-                    attributes: attributes
-                        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
-                        .collect(),
+                    attributes,
                     sample,
-                });
-            };
-            match metric.data() {
-                AggregatedMetrics::F64(MetricData::Histogram(h)) => {
-                    for p in h.data_points().filter(|p| p.count() > 0) {
-                        let sample = distribution(
-                            &p.bounds().collect::<Vec<_>>(),
-                            &p.bucket_counts().collect::<Vec<_>>(),
-                            (p.min(), p.max(), p.sum(), p.count()),
-                        );
-                        push(&mut p.attributes(), Sample::Distribution(sample));
-                    }
-                }
-                AggregatedMetrics::U64(MetricData::Sum(s)) => {
-                    for p in s.data_points() {
-                        push(&mut p.attributes(), Sample::Number(p.value() as f64));
-                    }
-                }
-                // Our catalogue has no other kinds.
-                _ => {}
+                })),
+                None => uncatalogued.push((metric.name(), samples.len())),
             }
         }
     }
-    out
+    (out, uncatalogued)
+}
+
+/// The value types an instrument can record.
+trait Number: Copy {
+    fn to_f64(self) -> f64;
+}
+
+impl Number for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Number for u64 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Number for i64 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
+
+type Attributes = BTreeMap<String, String>;
+
+/// Each data point of every aggregation the SDK makes, in our terms: a
+/// counter or gauge is a number, a histogram of either kind a distribution.
+fn samples<T: Number>(data: &MetricData<T>) -> Vec<(Attributes, Sample)> {
+    match data {
+        MetricData::Gauge(g) => g
+            .data_points()
+            .map(|p| (attributes_of(p.attributes()), number(p.value())))
+            .collect(),
+        MetricData::Sum(s) => s
+            .data_points()
+            .map(|p| (attributes_of(p.attributes()), number(p.value())))
+            .collect(),
+        MetricData::Histogram(h) => h
+            .data_points()
+            .filter(|p| p.count() > 0)
+            .map(|p| {
+                let sample = distribution(
+                    &p.bounds().collect::<Vec<_>>(),
+                    &p.bucket_counts().collect::<Vec<_>>(),
+                    stats(p.min(), p.max(), p.sum(), p.count()),
+                );
+                (attributes_of(p.attributes()), Sample::Distribution(sample))
+            })
+            .collect(),
+        MetricData::ExponentialHistogram(h) => h
+            .data_points()
+            .filter(|p| p.count() > 0)
+            .map(|p| {
+                let sample = exponential(p);
+                (attributes_of(p.attributes()), Sample::Distribution(sample))
+            })
+            .collect(),
+    }
+}
+
+fn number<T: Number>(value: T) -> Sample {
+    Sample::Number(value.to_f64())
+}
+
+fn attributes_of<'a>(attributes: impl Iterator<Item = &'a KeyValue>) -> Attributes {
+    attributes
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect()
+}
+
+/// A histogram point's (min, max, sum, count) as `f64`.
+type Stats = (Option<f64>, Option<f64>, f64, u64);
+
+fn stats<T: Number>(min: Option<T>, max: Option<T>, sum: T, count: u64) -> Stats {
+    (min.map(T::to_f64), max.map(T::to_f64), sum.to_f64(), count)
+}
+
+/// An exponential histogram of `count` > 0 measurements as bins, in
+/// ascending order: negative buckets, the zero bucket, positive buckets.
+/// Bucket `i` holds values in (base^i, base^(i+1)], base = 2^(2^-scale).
+fn exponential<T: Number>(p: &ExponentialHistogramDataPoint<T>) -> Distribution {
+    let stats = stats(p.min(), p.max(), p.sum(), p.count() as u64);
+    let (min, max, sum, count) = stats;
+    if count == 1 {
+        return summarise(vec![(sum, 1)], stats);
+    }
+    let (low, high) = (min.unwrap_or(f64::MIN), max.unwrap_or(f64::MAX));
+    let base = 2f64.powf(2f64.powi(-i32::from(p.scale())));
+    // (index, count) of each non-empty bucket.
+    let filled = |bucket: &ExponentialBucket| -> Vec<(i32, u64)> {
+        (bucket.offset()..)
+            .zip(bucket.counts())
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    };
+    let middle = |lower: f64, upper: f64| (lower.max(low) + upper.min(high)) / 2.0;
+    let mut bins: Vec<(f64, u64)> = filled(p.negative_bucket())
+        .into_iter()
+        .rev()
+        .map(|(i, n)| (middle(-base.powi(i + 1), -base.powi(i)), n))
+        .collect();
+    if p.zero_count() > 0 {
+        bins.push((
+            middle(-p.zero_threshold(), p.zero_threshold()),
+            p.zero_count(),
+        ));
+    }
+    bins.extend(
+        filled(p.positive_bucket())
+            .into_iter()
+            .map(|(i, n)| (middle(base.powi(i), base.powi(i + 1)), n)),
+    );
+    summarise(bins, stats)
 }
 
 /// A delta histogram of `count` > 0 measurements as bins: the exact value when
 /// there is one, else each non-empty bucket's middle, kept within min and max.
-fn distribution(
-    bounds: &[f64],
-    counts: &[u64],
-    (min, max, sum, count): (Option<f64>, Option<f64>, f64, u64),
-) -> Distribution {
+fn distribution(bounds: &[f64], counts: &[u64], stats: Stats) -> Distribution {
+    let (min, max, sum, count) = stats;
     let (low, high) = (min.unwrap_or(0.0), max.unwrap_or(sum));
     let bins: Vec<(f64, u64)> = if count == 1 {
         vec![(sum, 1)]
@@ -217,6 +344,11 @@ fn distribution(
             })
             .collect()
     };
+    summarise(bins, stats)
+}
+
+/// Ascending `bins` within CloudWatch's limit, with the exact statistics.
+fn summarise(bins: Vec<(f64, u64)>, (min, max, sum, count): Stats) -> Distribution {
     let bins = within_limit(bins);
     let first = bins.first().map_or(0.0, |b| b.0);
     let last = bins.last().map_or(0.0, |b| b.0);

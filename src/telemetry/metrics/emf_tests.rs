@@ -156,7 +156,6 @@ fn more_than_100_metrics_are_split_across_lines() {
     let metrics: Vec<Point> = (0..150)
         .map(|i| {
             let metric: &'static EmfMetric = Box::leak(Box::new(EmfMetric {
-                instrument: "x",
                 name: Box::leak(format!("m{i}").into_boxed_str()),
                 unit: "Count",
                 extra_dimension_sets: &[&[]],

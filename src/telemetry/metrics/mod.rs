@@ -13,25 +13,20 @@
 pub mod catalog;
 mod console;
 mod emf;
-mod series;
 
 use std::{
-    sync::{Arc, Weak},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Histogram, MeterProvider as _},
+    metrics::{Counter, Histogram, Meter, MeterProvider as _},
 };
 use opentelemetry_otlp::{MetricExporter as OtlpExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{
     Resource,
-    error::OTelSdkResult,
-    metrics::{
-        InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Temporality,
-        data::ResourceMetrics, reader::MetricReader,
-    },
+    metrics::{PeriodicReader, SdkMeterProvider, Temporality, exporter::PushMetricExporter},
 };
 use opentelemetry_semantic_conventions::attribute as semconv;
 
@@ -55,7 +50,7 @@ pub struct Metrics(Option<Arc<Instruments>>);
 
 #[derive(Debug)]
 struct Instruments {
-    server: series::ServerDuration,
+    server: Histogram<f64>,
     client: Histogram<f64>,
     aws_call: Histogram<f64>,
     coldstarts: Counter<u64>,
@@ -64,37 +59,37 @@ struct Instruments {
 impl Metrics {
     fn from_provider(provider: &SdkMeterProvider) -> Self {
         let meter = provider.meter(env!("CARGO_PKG_NAME"));
-        let duration = |name: &'static str, description: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(catalog::DURATION_BUCKETS.to_vec())
-                .build()
-        };
         Self(Some(Arc::new(Instruments {
-            server: series::ServerDuration::new(duration(
-                catalog::SERVER_DURATION,
-                "Duration of HTTP server requests.",
-            )),
-            client: duration(
-                catalog::CLIENT_DURATION,
-                "Duration of HTTP client requests.",
-            ),
-            aws_call: duration(catalog::AWS_CALL_DURATION, "Duration of AWS SDK calls."),
-            coldstarts: meter
-                .u64_counter(catalog::COLDSTARTS)
-                .with_unit("{coldstart}")
-                .with_description("Number of invocation cold starts.")
-                .build(),
+            server: histogram(&meter, &catalog::SERVER),
+            client: histogram(&meter, &catalog::CLIENT),
+            aws_call: histogram(&meter, &catalog::AWS_CALL),
+            coldstarts: counter(&meter, &catalog::COLDSTART),
         })))
     }
 
     /// Records one served request.
     pub fn record_server(&self, facts: &ServerFacts<'_>) {
-        if let Some(i) = &self.0 {
-            i.server.record(facts);
+        let Some(i) = &self.0 else { return };
+        let method = known_method(facts.method);
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
+        if let Some(route) = facts.route {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
         }
+        attributes.push(KeyValue::new(
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(facts.status),
+        ));
+        attributes.push(KeyValue::new(
+            catalog::STATUS_CLASS,
+            catalog::status_class(facts.status),
+        ));
+        attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme(facts.scheme)));
+        if facts.status >= 500 {
+            // Semconv: a server error's type is its status code.
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, facts.status.to_string()));
+        }
+        i.server.record(facts.duration.as_secs_f64(), &attributes);
     }
 
     /// Records one upstream HTTP call: its status, or the error that ended it.
@@ -154,6 +149,28 @@ impl Metrics {
     }
 }
 
+/// The catalogue's histogram `entry`; an entry of another kind gets the SDK's
+/// default buckets, which the catalogue test reports.
+fn histogram(meter: &Meter, entry: &catalog::Instrument) -> Histogram<f64> {
+    let builder = meter
+        .f64_histogram(entry.name)
+        .with_unit(entry.unit)
+        .with_description(entry.description);
+    match entry.kind {
+        catalog::Kind::Histogram(boundaries) => builder.with_boundaries(boundaries.to_vec()),
+        catalog::Kind::Counter => builder,
+    }
+    .build()
+}
+
+fn counter(meter: &Meter, entry: &catalog::Instrument) -> Counter<u64> {
+    meter
+        .u64_counter(entry.name)
+        .with_unit(entry.unit)
+        .with_description(entry.description)
+        .build()
+}
+
 fn scheme(scheme: &str) -> &'static str {
     if scheme.eq_ignore_ascii_case("https") {
         "https"
@@ -162,63 +179,26 @@ fn scheme(scheme: &str) -> &'static str {
     }
 }
 
-/// Owns the meter provider and how a flush reaches its exporter.
+/// On Lambda each invocation's flush writes its EMF line, so the reader's
+/// own timer must never fire: an export mid-invocation would split its line.
+/// Long, but far from overflowing the reader's `Instant` arithmetic.
+const LAMBDA_EMF_INTERVAL: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// The reader of an EMF exporter; on ECS it reads OTEL_METRIC_EXPORT_INTERVAL
+/// itself (default 60 s).
+fn emf_reader<E: PushMetricExporter>(exporter: E, target: Target) -> PeriodicReader<E> {
+    let reader = PeriodicReader::builder(exporter);
+    match target {
+        Target::Lambda => reader.with_interval(LAMBDA_EMF_INTERVAL),
+        Target::Http => reader,
+    }
+    .build()
+}
+
+/// Owns the meter provider and the thread that flushes it.
 pub(super) struct Exporting {
     provider: SdkMeterProvider,
-    flush: Flush,
-}
-
-enum Flush {
-    /// A remote exporter: on its own thread, so Lambda can stop waiting at a deadline.
-    Bounded(Flusher),
-    /// EMF on Lambda: collected and written by the flushing thread itself.
-    Inline(InlineEmf),
-    /// EMF on ECS and console: the provider's flush, stdout needs no deadline.
-    Provider,
-}
-
-struct InlineEmf {
-    reader: Arc<ManualReader>,
-    exporter: emf::EmfExporter,
-}
-
-impl InlineEmf {
-    fn flush(&self) {
-        let mut collected = ResourceMetrics::default();
-        let written = self
-            .reader
-            .collect(&mut collected)
-            .and_then(|()| self.exporter.write(&collected));
-        if let Err(e) = written {
-            tracing::debug!(error = %e, "metrics flush failed");
-        }
-    }
-}
-
-/// The provider owns its readers; this lets the flush hold the same one.
-#[derive(Debug)]
-struct SharedReader(Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline);
-    }
-
-    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
-        self.0.collect(rm)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
-    }
+    flusher: Flusher,
 }
 
 impl Exporting {
@@ -229,8 +209,6 @@ impl Exporting {
         namespace: String,
     ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
         let builder = SdkMeterProvider::builder().with_resource(resource.clone());
-        let mut flushing_by = Flush::Provider;
-        // The reader reads OTEL_METRIC_EXPORT_INTERVAL itself (default 60 s).
         let builder = match config.metrics_exporter {
             MetricsExporter::None => return Ok(None),
             MetricsExporter::Otlp => {
@@ -248,26 +226,12 @@ impl Exporting {
                         .with_temporality(Temporality::Delta)
                         .build()?,
                 };
+                // Reads OTEL_METRIC_EXPORT_INTERVAL itself (default 60 s).
                 builder.with_reader(PeriodicReader::builder(exporter).build())
-            }
-            // On Lambda the invocation's flush collects and writes the line
-            // itself: handing it to a reader thread and back cost a wake-up each.
-            MetricsExporter::Emf if config.target == Target::Lambda => {
-                let reader = Arc::new(
-                    ManualReader::builder()
-                        .with_temporality(Temporality::Delta)
-                        .build(),
-                );
-                let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
-                flushing_by = Flush::Inline(InlineEmf {
-                    reader: Arc::clone(&reader),
-                    exporter,
-                });
-                builder.with_reader(SharedReader(reader))
             }
             MetricsExporter::Emf => {
                 let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
-                builder.with_reader(PeriodicReader::builder(exporter).build())
+                builder.with_reader(emf_reader(exporter, config.target))
             }
             MetricsExporter::Console => {
                 builder.with_reader(PeriodicReader::builder(console::ConsoleExporter).build())
@@ -275,47 +239,23 @@ impl Exporting {
         };
         let provider = builder.build();
         let metrics = Metrics::from_provider(&provider);
-        if config.metrics_exporter == MetricsExporter::Otlp {
-            let flushing = provider.clone();
-            let flusher =
-                Flusher::spawn("otel-metrics-flush", move || flush(&flushing)).map_err(|e| {
-                    TelemetryError::Setup(format!("cannot start the flush thread: {e}"))
-                })?;
-            flushing_by = Flush::Bounded(flusher);
-        }
-        Ok(Some((
-            Self {
-                provider,
-                flush: flushing_by,
-            },
-            metrics,
-        )))
+        // The reader's own flush waits without a deadline; this thread lets
+        // Lambda stop waiting at one even if an export hangs.
+        let flushing = provider.clone();
+        let flusher = Flusher::spawn("otel-metrics-flush", move || flush(&flushing))
+            .map_err(|e| TelemetryError::Setup(format!("cannot start the flush thread: {e}")))?;
+        Ok(Some((Self { provider, flusher }, metrics)))
     }
 
-    /// Exports what was recorded so far, waiting until `deadline` for a
-    /// remote exporter.
+    /// Exports what was recorded so far, waiting until `deadline`.
     pub(super) fn flush(&self, deadline: Instant) -> bool {
-        match &self.flush {
-            Flush::Bounded(flusher) => flusher.flush_until(deadline),
-            Flush::Inline(inline) => {
-                inline.flush();
-                true
-            }
-            Flush::Provider => {
-                flush(&self.provider);
-                true
-            }
-        }
+        self.flusher.flush_until(deadline)
     }
 
+    /// Exports what is left (the reader does so at shutdown) and stops.
     pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
-        match self.flush {
-            // A manual reader exports nothing at shutdown by itself.
-            Flush::Inline(inline) => inline.flush(),
-            // Stops the flush thread before the provider goes.
-            Flush::Bounded(flusher) => drop(flusher),
-            Flush::Provider => {}
-        }
+        // Stops the flush thread before the provider goes.
+        drop(self.flusher);
         Ok(self.provider.shutdown_with_timeout(timeout)?)
     }
 }
@@ -325,6 +265,9 @@ fn flush(provider: &SdkMeterProvider) {
         tracing::debug!(error = %e, "metrics flush failed");
     }
 }
+
+#[cfg(test)]
+mod meter_tests;
 
 #[cfg(test)]
 mod tests {
