@@ -35,10 +35,12 @@ fn main() -> ExitCode {
     };
     match command {
         Command::CheckConfig => say(&format!("{config:#?}")),
-        Command::Healthcheck => match runtime.block_on(serve::http::healthcheck(config.port)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&format!("unhealthy: {e}"), 1),
-        },
+        Command::Healthcheck => {
+            match runtime.block_on(serve::http::healthcheck(config.server.port)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("unhealthy: {e}"), 1),
+            }
+        }
         Command::SeedUsers {
             count,
             create_table,
@@ -66,9 +68,9 @@ async fn run(config: Config) -> ExitCode {
         tracing::error!(error = %e, "stopped");
     }
     let flushed = match Arc::try_unwrap(telemetry) {
-        Ok(t) => tokio::task::block_in_place(|| t.shutdown(config.shutdown_timeout)),
+        Ok(t) => tokio::task::block_in_place(|| t.shutdown(config.server.shutdown_timeout)),
         Err(t) => {
-            t.flush(config.shutdown_timeout);
+            t.flush(config.server.shutdown_timeout);
             Ok(())
         }
     };

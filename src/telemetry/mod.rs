@@ -100,12 +100,12 @@ pub fn init(
     config: &Config,
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Telemetry, TelemetryError> {
-    let log_filter = EnvFilter::try_new(&config.log_filter)
+    let log_filter = EnvFilter::try_new(&config.telemetry.log_filter)
         .map_err(|e| TelemetryError::Setup(format!("RUST_LOG: {e}")))?
         // The exporter wrapper reports export failures, rate-limited.
         .add_directive("opentelemetry_sdk=warn".parse().expect("valid directive"));
     let quiet_export_errors = filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError");
-    let log_layer = match config.log_format {
+    let log_layer = match config.telemetry.log_format {
         LogFormat::Json => logs::json_layer().boxed(),
         LogFormat::Pretty => logs::pretty_layer().boxed(),
     }
@@ -141,7 +141,9 @@ pub fn init(
         t.load_ecs_metadata(config);
     }
     let namespace = config
-        .metrics_namespace
+        .telemetry
+        .metrics
+        .namespace
         .clone()
         .unwrap_or_else(|| service_name(config));
     let (exporting_metrics, metrics) =
@@ -150,10 +152,10 @@ pub fn init(
             None => (None, metrics::Metrics::default()),
         };
     tracing::debug!(
-        exporter = ?config.traces_exporter,
-        metrics_exporter = ?config.metrics_exporter,
-        endpoint = %config.otlp_traces_endpoint,
-        auth = ?config.otlp_traces_auth,
+        exporter = ?config.telemetry.traces.exporter,
+        metrics_exporter = ?config.telemetry.metrics.exporter,
+        endpoint = %config.telemetry.traces.otlp.endpoint,
+        auth = ?config.telemetry.traces.otlp.auth,
         { semconv::SERVICE_NAME } = %service_name(config),
         "telemetry ready"
     );

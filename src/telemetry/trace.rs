@@ -63,7 +63,7 @@ impl Tracing {
         let last_failure = cause::LastFailure::default();
         let mut reloader = None;
         let builder = SdkTracerProvider::builder();
-        let builder = match config.traces_exporter {
+        let builder = match config.telemetry.traces.exporter {
             TracesExporter::None => return Ok(None),
             TracesExporter::Console => builder.with_span_processor(batch(
                 config,
@@ -73,25 +73,25 @@ impl Tracing {
             )),
             TracesExporter::Otlp => {
                 let reporter = guarded::Reporter::new(
-                    Some(config.otlp_traces_endpoint.clone()),
+                    Some(config.telemetry.traces.otlp.endpoint.clone()),
                     last_failure.clone(),
                 );
-                match config.otlp_protocol {
+                match config.telemetry.traces.otlp.protocol {
                     OtlpProtocol::HttpProtobuf => {
                         let client = otlp_http_client(config, aws, &last_failure, &mut reloader)?;
                         let exporter = otlp::OtlpHttpExporter::new(
                             client,
-                            &config.otlp_traces_endpoint,
-                            config.otlp_traces_headers.clone(),
-                            config.otlp_traces_gzip,
-                            config.otlp_timeout,
+                            &config.telemetry.traces.otlp.endpoint,
+                            config.telemetry.traces.otlp.headers.clone(),
+                            config.telemetry.traces.otlp.gzip,
+                            config.telemetry.traces.otlp.timeout,
                         )
                         .map_err(|e| TelemetryError::Setup(format!("traces endpoint: {e}")))?;
                         let sizes = otlp::Sizes {
-                            queue: config.span_queue_size,
-                            batch: config.span_batch_size,
-                            delay: config.span_schedule_delay,
-                            flush_timeout: config.span_flush_timeout,
+                            queue: config.telemetry.traces.batch.queue_size,
+                            batch: config.telemetry.traces.batch.batch_size,
+                            delay: config.telemetry.traces.batch.schedule_delay,
+                            flush_timeout: config.telemetry.traces.batch.flush_timeout,
                         };
                         let pipeline =
                             otlp::Pipeline::new(exporter, sizes, late_resource.clone(), reporter)
@@ -105,8 +105,8 @@ impl Tracing {
                     OtlpProtocol::Grpc => {
                         let exporter = OtlpExporter::builder()
                             .with_tonic()
-                            .with_endpoint(&config.otlp_traces_endpoint)
-                            .with_timeout(config.otlp_timeout)
+                            .with_endpoint(&config.telemetry.traces.otlp.endpoint)
+                            .with_timeout(config.telemetry.traces.otlp.timeout)
                             .build()?;
                         builder.with_span_processor(batch(
                             config,
@@ -120,7 +120,7 @@ impl Tracing {
         };
         let provider = builder
             .with_id_generator(RootAwareIds::default())
-            .with_sampler(XraySampler::new(config.sampler))
+            .with_sampler(XraySampler::new(config.telemetry.traces.sampler))
             .with_resource(resource)
             .build();
         let flushing = provider.clone();
@@ -148,7 +148,7 @@ impl Tracing {
 
     /// ECS task metadata arrives after start-up; exports pick it up from then on.
     pub(super) fn load_ecs_metadata(&self, config: &Config) {
-        if let Some(uri) = config.ecs_metadata_uri.clone() {
+        if let Some(uri) = config.aws.ecs_metadata_uri.clone() {
             let base = resource::build(config);
             let late = self.late_resource.clone();
             tokio::spawn(async move {
@@ -174,13 +174,16 @@ fn otlp_http_client(
     last_failure: &cause::LastFailure,
     reloader: &mut Option<credentials::Reloader>,
 ) -> Result<Arc<dyn opentelemetry_http::HttpClient>, TelemetryError> {
-    Ok(match &config.otlp_traces_auth {
+    Ok(match &config.telemetry.traces.otlp.auth {
         // The usual endpoint, a collector on the same host: sent from the span thread itself.
-        TracesAuth::None if config.otlp_traces_endpoint.starts_with("http://") => {
-            Arc::new(otlp::InThreadClient::new(config.otlp_timeout))
+        TracesAuth::None if config.telemetry.traces.otlp.endpoint.starts_with("http://") => {
+            Arc::new(otlp::InThreadClient::new(
+                config.telemetry.traces.otlp.timeout,
+            ))
         }
         TracesAuth::None => Arc::new(
-            crate::tls::async_client(config.otlp_timeout).map_err(super::http_client_error)?,
+            crate::tls::async_client(config.telemetry.traces.otlp.timeout)
+                .map_err(super::http_client_error)?,
         ),
         TracesAuth::SigV4 { region } => {
             let provider = aws
@@ -191,7 +194,7 @@ fn otlp_http_client(
             let client = sigv4::SigningClient::new(
                 cache,
                 region.clone(),
-                config.otlp_timeout,
+                config.telemetry.traces.otlp.timeout,
                 last_failure.clone(),
             )
             .map_err(super::http_client_error)?;
@@ -211,9 +214,9 @@ fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
 ) -> BatchSpanProcessor {
     let exporter = guarded::Guarded::new(exporter, late_resource.clone(), reporter);
     let sizes = BatchConfigBuilder::default()
-        .with_max_queue_size(config.span_queue_size)
-        .with_max_export_batch_size(config.span_batch_size)
-        .with_scheduled_delay(config.span_schedule_delay)
+        .with_max_queue_size(config.telemetry.traces.batch.queue_size)
+        .with_max_export_batch_size(config.telemetry.traces.batch.batch_size)
+        .with_scheduled_delay(config.telemetry.traces.batch.schedule_delay)
         .build();
     BatchSpanProcessor::builder(exporter)
         .with_batch_config(sizes)
