@@ -64,6 +64,9 @@ impl Metrics {
         if let Some(problem) = namespace.as_deref().and_then(namespace_problem) {
             r.fail(METRICS_NAMESPACE, problem);
         }
+        // The SDK's periodic reader reads it; checked here so a bad value
+        // stops start-up instead of silently meaning 60 s.
+        r.number(OTEL_METRIC_EXPORT_INTERVAL, 60_000u64, 1, 86_400_000);
         Metrics {
             exporter,
             otlp_protocol,
@@ -151,5 +154,14 @@ mod tests {
         assert!(text.contains("METRICS_NAMESPACE: 'AWS/Lambda'"), "{text}");
         assert_eq!(err.0.len(), 2);
         assert!(parse(&[("METRICS_NAMESPACE", &"x".repeat(256))]).is_err());
+    }
+
+    #[test]
+    fn the_export_interval_is_checked_though_the_sdk_reads_it() {
+        assert!(parse(&[("OTEL_METRIC_EXPORT_INTERVAL", "10")]).is_ok());
+        for bad in ["0", "1m", "-5"] {
+            let err = parse(&[("OTEL_METRIC_EXPORT_INTERVAL", bad)]).unwrap_err();
+            assert_eq!(err.0[0].var, "OTEL_METRIC_EXPORT_INTERVAL", "{bad}");
+        }
     }
 }

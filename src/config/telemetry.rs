@@ -46,6 +46,7 @@ impl Telemetry {
         }
         let lambda_flush_timeout = r.millis(LAMBDA_FLUSH_TIMEOUT_MS, 300, 60_000);
         let service_name = r.get(OTEL_SERVICE_NAME);
+        check_resource_attributes(r);
         let general_protocol = otlp::general_protocol(r);
         let traces = Traces::read(r, general_protocol);
         let metrics = Metrics::read(r, target, general_protocol, &traces.otlp.auth);
@@ -57,6 +58,24 @@ impl Telemetry {
             propagators: read_propagators(r),
             traces,
             metrics,
+        }
+    }
+}
+
+/// The SDK's resource detector reads `OTEL_RESOURCE_ATTRIBUTES` and skips
+/// what it cannot parse; checked here so a typo stops start-up instead.
+fn check_resource_attributes(r: &mut Reader<'_>) {
+    let Some(raw) = r.get(OTEL_RESOURCE_ATTRIBUTES) else {
+        return;
+    };
+    for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+        let key = pair.split_once('=').map(|(k, _)| k.trim());
+        if key.is_none_or(str::is_empty) {
+            let shown = pair.split('=').next().unwrap_or("").trim();
+            r.fail(
+                OTEL_RESOURCE_ATTRIBUTES,
+                format!("'{shown}' is not an attribute as key=value"),
+            );
         }
     }
 }
@@ -111,5 +130,13 @@ mod tests {
         assert_eq!(c.telemetry.propagators, vec![Propagator::TraceContext]);
         let c = parse(&[("OTEL_PROPAGATORS", "none")]).unwrap();
         assert!(c.telemetry.propagators.is_empty());
+    }
+
+    #[test]
+    fn resource_attributes_are_key_value_pairs() {
+        assert!(parse(&[("OTEL_RESOURCE_ATTRIBUTES", "team=shop, env=prod")]).is_ok());
+        let err = parse(&[("OTEL_RESOURCE_ATTRIBUTES", "team=shop,prod,=x")]).unwrap_err();
+        let vars: Vec<&str> = err.0.iter().map(|e| e.var).collect();
+        assert_eq!(vars, [OTEL_RESOURCE_ATTRIBUTES, OTEL_RESOURCE_ATTRIBUTES]);
     }
 }

@@ -1,4 +1,5 @@
 //! Every environment variable `Config` reads, by name, in one place.
+//! docs/configuration.md documents each (checked by `doc.rs`).
 
 pub const APP_TARGET: &str = "APP_TARGET";
 pub const PORT: &str = "PORT";
@@ -47,3 +48,5 @@ pub const AWS_LAMBDA_LOG_STREAM_NAME: &str = "AWS_LAMBDA_LOG_STREAM_NAME";
 pub const ECS_CONTAINER_METADATA_URI_V4: &str = "ECS_CONTAINER_METADATA_URI_V4";
 pub const USERS_TABLE: &str = "USERS_TABLE";
 pub const DYNAMODB_TIMEOUT_MS: &str = "DYNAMODB_TIMEOUT_MS";
+pub const OTEL_RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+pub const OTEL_METRIC_EXPORT_INTERVAL: &str = "OTEL_METRIC_EXPORT_INTERVAL";
