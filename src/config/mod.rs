@@ -5,7 +5,9 @@
 //! process environment. Every bad value is reported at once, each naming its
 //! variable and the values it accepts. Each concern reads its own part:
 //! [`server`], [`routes`], [`telemetry`] (with [`traces`] and [`metrics`]) and
-//! [`aws`].
+//! [`aws`]. Variables the SDKs read themselves are validated here too, so a
+//! bad one stops start-up instead of being ignored, but their values stay the
+//! SDK's to use.
 
 pub mod aws;
 pub mod metrics;
@@ -16,6 +18,9 @@ pub mod server;
 pub mod telemetry;
 pub mod traces;
 pub mod vars;
+
+#[cfg(test)]
+mod doc;
 
 use std::fmt;
 
