@@ -187,8 +187,8 @@ fn measure(variant: &str) {
                 metrics,
             };
             let limits = Limits {
-                request_timeout: config.request_timeout,
-                max_body_bytes: config.max_body_bytes,
+                request_timeout: config.server.request_timeout,
+                max_body_bytes: config.server.max_body_bytes,
             };
             app::router(state, tracing, limits)
         };

@@ -1,27 +1,25 @@
 use std::{process::ExitCode, sync::Arc};
 
+use clap::Parser;
+
 use axum_xray_otel::{
     aws,
-    cli::{self, Command},
+    cli::{Cli, Command},
     config::Config,
     serve, telemetry, users,
 };
 
 fn main() -> ExitCode {
     telemetry::install_crypto_provider();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match cli::parse(&args) {
-        Ok(command) => command,
-        Err(e) => return fail(&format!("{e}\n{}", cli::USAGE), 2),
+    let command = match Cli::try_parse() {
+        Ok(cli) => cli.into_command(),
+        // --help and --version land here too, printed to stdout with exit 0;
+        // a usage error goes to stderr with exit 2.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
     };
-    if command == Command::Help || command == Command::Version {
-        let text = if command == Command::Help {
-            cli::USAGE.to_owned()
-        } else {
-            format!("axum-xray-otel {}", env!("CARGO_PKG_VERSION"))
-        };
-        return say(&text);
-    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => return fail(&e.to_string(), 2),
@@ -35,10 +33,12 @@ fn main() -> ExitCode {
     };
     match command {
         Command::CheckConfig => say(&format!("{config:#?}")),
-        Command::Healthcheck => match runtime.block_on(serve::http::healthcheck(config.port)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&format!("unhealthy: {e}"), 1),
-        },
+        Command::Healthcheck => {
+            match runtime.block_on(serve::http::healthcheck(config.server.port)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("unhealthy: {e}"), 1),
+            }
+        }
         Command::SeedUsers {
             count,
             create_table,
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             Ok(message) => say(&message),
             Err(e) => fail(&format!("seed-users: {e}"), 1),
         },
-        _ => runtime.block_on(run(config)),
+        Command::Serve => runtime.block_on(run(config)),
     }
 }
 
@@ -66,9 +66,9 @@ async fn run(config: Config) -> ExitCode {
         tracing::error!(error = %e, "stopped");
     }
     let flushed = match Arc::try_unwrap(telemetry) {
-        Ok(t) => tokio::task::block_in_place(|| t.shutdown(config.shutdown_timeout)),
+        Ok(t) => tokio::task::block_in_place(|| t.shutdown(config.server.shutdown_timeout)),
         Err(t) => {
-            t.flush(config.shutdown_timeout);
+            t.flush(config.server.shutdown_timeout);
             Ok(())
         }
     };

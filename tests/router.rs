@@ -47,8 +47,8 @@ fn tracing_off() -> RequestTracing {
 
 fn limits(config: &Config) -> Limits {
     Limits {
-        request_timeout: config.request_timeout,
-        max_body_bytes: config.max_body_bytes,
+        request_timeout: config.server.request_timeout,
+        max_body_bytes: config.server.max_body_bytes,
     }
 }
 
@@ -380,7 +380,9 @@ async fn a_custom_domain_keeps_a_path_that_starts_like_the_stage() {
 #[test]
 fn timeouts_are_configurable() {
     assert_eq!(
-        config(&[("REQUEST_TIMEOUT_SECS", "3")]).request_timeout,
+        config(&[("REQUEST_TIMEOUT_SECS", "3")])
+            .server
+            .request_timeout,
         Duration::from_secs(3)
     );
 }

@@ -39,7 +39,7 @@ impl AppState {
     pub fn from_config(config: &Config, metrics: Metrics) -> Result<Self, reqwest::Error> {
         Self::with_users(
             config,
-            Arc::new(MemoryUsers::seeded(config.users_latency)),
+            Arc::new(MemoryUsers::seeded(config.routes.users_latency)),
             metrics,
         )
     }
@@ -51,21 +51,21 @@ impl AppState {
     ) -> Result<Self, reqwest::Error> {
         let http_client = reqwest::Client::builder()
             .tls_backend_preconfigured(crate::tls::client_config())
-            .timeout(config.external_timeout)
-            .connect_timeout(config.external_timeout)
+            .timeout(config.routes.external_timeout)
+            .connect_timeout(config.routes.external_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
         Ok(Self(Arc::new(Inner {
             service_name: crate::telemetry::service_name(config),
             target: config.target,
             users,
-            database_latency: config.database_latency,
-            external_url: config.external_url.clone(),
-            external_target: ClientTarget::new(&config.external_url)
+            database_latency: config.routes.database_latency,
+            external_url: config.routes.external_url.clone(),
+            external_target: ClientTarget::new(&config.routes.external_url)
                 .expect("config accepts only http(s) URLs with a host"),
-            external_timeout: config.external_timeout,
+            external_timeout: config.routes.external_timeout,
             http_client,
-            propagation: Propagation::new(&config.propagators),
+            propagation: Propagation::new(&config.telemetry.propagators),
             metrics,
         })))
     }

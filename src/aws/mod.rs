@@ -28,7 +28,8 @@ pub use trace::TraceInterceptor;
 /// Whether anything this configuration turns on calls AWS: the users table,
 /// or span export signed for X-Ray.
 pub fn is_needed(config: &Config) -> bool {
-    config.users_table.is_some() || matches!(config.otlp_traces_auth, TracesAuth::SigV4 { .. })
+    config.aws.users_table.is_some()
+        || matches!(config.telemetry.traces.otlp.auth, TracesAuth::SigV4 { .. })
 }
 
 /// Loads the AWS SDK's shared configuration (region, credentials chain,
@@ -37,11 +38,11 @@ pub fn is_needed(config: &Config) -> bool {
 pub async fn sdk_config(config: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     // `AWS_REGION`, else the X-Ray endpoint's region when spans are signed.
-    let signing_region = match &config.otlp_traces_auth {
+    let signing_region = match &config.telemetry.traces.otlp.auth {
         TracesAuth::SigV4 { region } => Some(region),
         TracesAuth::None => None,
     };
-    if let Some(region) = config.region.as_ref().or(signing_region) {
+    if let Some(region) = config.aws.region.as_ref().or(signing_region) {
         loader = loader.region(Region::new(region.clone()));
     }
     if config.target == Target::Lambda {

@@ -38,7 +38,7 @@ pub async fn run(
         router.clone().oneshot(request)
     });
 
-    let flush_timeout = config.lambda_flush_timeout;
+    let flush_timeout = config.telemetry.lambda_flush_timeout;
     let per_invocation = Arc::clone(&telemetry);
     // Called after the response is sent and before the next event is requested.
     let flush = move || {

@@ -43,25 +43,25 @@ pub async fn run(
     let tracing = RequestTracing {
         propagation: state.propagation.clone(),
         tracer,
-        trace_health_checks: config.trace_health_checks,
+        trace_health_checks: config.telemetry.traces.health_checks,
         metrics,
     };
     let limits = Limits {
-        request_timeout: config.request_timeout,
-        max_body_bytes: config.max_body_bytes,
+        request_timeout: config.server.request_timeout,
+        max_body_bytes: config.server.max_body_bytes,
     };
     let router = app::router(state, tracing, limits);
     match config.target {
         Target::Http => {
-            let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+            let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.server.port))
                 .await
                 .map_err(|source| ServeError::Bind {
-                    port: config.port,
+                    port: config.server.port,
                     source,
                 })?;
             let settings = http::Connections {
-                header_read: config.header_read_timeout,
-                drain: config.shutdown_timeout,
+                header_read: config.server.header_read_timeout,
+                drain: config.server.shutdown_timeout,
                 client_addr,
             };
             http::run(listener, router, http::shutdown_signal(), settings).await?;

@@ -100,12 +100,12 @@ pub async fn init(
     config: &Config,
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Telemetry, TelemetryError> {
-    let log_filter = EnvFilter::try_new(&config.log_filter)
+    let log_filter = EnvFilter::try_new(&config.telemetry.log_filter)
         .map_err(|e| TelemetryError::Setup(format!("RUST_LOG: {e}")))?
         // The exporter wrapper reports export failures, rate-limited.
         .add_directive("opentelemetry_sdk=warn".parse().expect("valid directive"));
     let quiet_export_errors = filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError");
-    let log_layer = match config.log_format {
+    let log_layer = match config.telemetry.log_format {
         LogFormat::Json => logs::json_layer().boxed(),
         LogFormat::Pretty => logs::pretty_layer().boxed(),
     }
@@ -115,7 +115,7 @@ pub async fn init(
     // One resource for traces and metrics, with the ECS task's facts when
     // there is a task metadata endpoint (local to the task, so quick).
     let base = resource::build(config);
-    let (resource, ecs_metadata) = match &config.ecs_metadata_uri {
+    let (resource, ecs_metadata) = match &config.aws.ecs_metadata_uri {
         Some(uri) => match resource::with_ecs_metadata(base.clone(), uri).await {
             Ok(resource) => (resource, Some(Ok(()))),
             Err(e) => (base, Some(Err(e))),
@@ -155,7 +155,9 @@ pub async fn init(
         None => {}
     }
     let namespace = config
-        .metrics_namespace
+        .telemetry
+        .metrics
+        .namespace
         .clone()
         .unwrap_or_else(|| service_name(config));
     let (exporting_metrics, metrics) = match metrics::Exporting::new(config, resource, namespace)? {
@@ -163,10 +165,10 @@ pub async fn init(
         None => (None, metrics::Metrics::default()),
     };
     tracing::debug!(
-        exporter = ?config.traces_exporter,
-        metrics_exporter = ?config.metrics_exporter,
-        endpoint = %config.otlp_traces_endpoint,
-        auth = ?config.otlp_traces_auth,
+        exporter = ?config.telemetry.traces.exporter,
+        metrics_exporter = ?config.telemetry.metrics.exporter,
+        endpoint = %config.telemetry.traces.otlp.endpoint,
+        auth = ?config.telemetry.traces.otlp.auth,
         { semconv::SERVICE_NAME } = %service_name(config),
         "telemetry ready"
     );

@@ -18,7 +18,7 @@ const SERVICE_NAME: Key = Key::from_static_str(semconv::SERVICE_NAME);
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) fn service_name(config: &Config) -> String {
-    if let Some(name) = &config.service_name {
+    if let Some(name) = &config.telemetry.service_name {
         return name.clone();
     }
     match Resource::builder().build().get(&SERVICE_NAME) {
@@ -32,11 +32,11 @@ pub(super) fn build(config: &Config) -> Resource {
         KeyValue::new(semconv::SERVICE_VERSION, env!("CARGO_PKG_VERSION")),
         KeyValue::new(semconv::CLOUD_PROVIDER, "aws"),
     ];
-    if let Some(region) = &config.region {
+    if let Some(region) = &config.aws.region {
         attributes.push(KeyValue::new(semconv::CLOUD_REGION, region.clone()));
     }
     // `lambda` is set exactly when the target is Lambda (config decides that).
-    match &config.lambda {
+    match &config.aws.lambda {
         Some(lambda) => {
             attributes.extend([
                 KeyValue::new(semconv::CLOUD_PLATFORM, "aws_lambda"),
@@ -51,7 +51,7 @@ pub(super) fn build(config: &Config) -> Resource {
                 attributes.push(KeyValue::new(semconv::FAAS_INSTANCE, stream.clone()));
             }
         }
-        None if config.ecs_metadata_uri.is_some() => {
+        None if config.aws.ecs_metadata_uri.is_some() => {
             attributes.push(KeyValue::new(semconv::CLOUD_PLATFORM, "aws_ecs"));
         }
         None => {}

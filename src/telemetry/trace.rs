@@ -62,35 +62,37 @@ impl Tracing {
         aws: Option<&aws_config::SdkConfig>,
         resource: Resource,
     ) -> Result<Option<Self>, TelemetryError> {
+        let t = &config.telemetry.traces;
         let last_failure = cause::LastFailure::default();
         let mut reloader = None;
         let reporter = |endpoint: Option<&str>| {
             guarded::Reporter::new(endpoint.map(str::to_owned), last_failure.clone())
         };
-        let endpoint = config.otlp_traces_endpoint.as_str();
-        let processor = match (config.traces_exporter, config.otlp_protocol) {
+        let endpoint = t.otlp.endpoint.as_str();
+        let processor = match (t.exporter, t.otlp.protocol) {
             (TracesExporter::None, _) => return Ok(None),
             (TracesExporter::Console, _) => {
                 batch(config, console::ConsoleExporter::default(), reporter(None))
             }
             (TracesExporter::Otlp, OtlpProtocol::HttpProtobuf) => {
-                let headers: HashMap<String, String> = config
-                    .otlp_traces_headers
+                let headers: HashMap<String, String> = t
+                    .otlp
+                    .headers
                     .iter()
                     .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
                     .collect();
                 let builder = OtlpExporter::builder()
                     .with_http()
                     .with_endpoint(endpoint)
-                    .with_timeout(config.otlp_timeout)
+                    .with_timeout(t.otlp.timeout)
                     .with_headers(headers);
-                let builder = match config.otlp_traces_gzip {
+                let builder = match t.otlp.gzip {
                     true => builder.with_compression(Compression::Gzip),
                     false => builder,
                 };
-                let builder = match &config.otlp_traces_auth {
+                let builder = match &t.otlp.auth {
                     TracesAuth::None => builder.with_http_client(
-                        crate::tls::blocking_client(config.otlp_timeout)
+                        crate::tls::blocking_client(t.otlp.timeout)
                             .map_err(super::http_client_error)?,
                     ),
                     TracesAuth::SigV4 { region } => {
@@ -103,7 +105,7 @@ impl Tracing {
                             sigv4::SigningClient::new(
                                 cache,
                                 region.clone(),
-                                config.otlp_timeout,
+                                t.otlp.timeout,
                                 last_failure.clone(),
                             )
                             .map_err(super::http_client_error)?,
@@ -116,7 +118,7 @@ impl Tracing {
                 let exporter = OtlpExporter::builder()
                     .with_tonic()
                     .with_endpoint(endpoint)
-                    .with_timeout(config.otlp_timeout)
+                    .with_timeout(t.otlp.timeout)
                     .build()?;
                 batch(config, exporter, reporter(Some(endpoint)))
             }
@@ -124,7 +126,7 @@ impl Tracing {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_id_generator(RootAwareIds::default())
-            .with_sampler(XraySampler::new(config.sampler))
+            .with_sampler(XraySampler::new(t.sampler))
             .with_resource(resource)
             .build();
         let flushing = provider.clone();
@@ -163,9 +165,9 @@ fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     reporter: guarded::Reporter,
 ) -> BatchSpanProcessor {
     let sizes = BatchConfigBuilder::default()
-        .with_max_queue_size(config.span_queue_size)
-        .with_max_export_batch_size(config.span_batch_size)
-        .with_scheduled_delay(config.span_schedule_delay)
+        .with_max_queue_size(config.telemetry.traces.batch.queue_size)
+        .with_max_export_batch_size(config.telemetry.traces.batch.batch_size)
+        .with_scheduled_delay(config.telemetry.traces.batch.schedule_delay)
         .build();
     BatchSpanProcessor::builder(guarded::Guarded::new(exporter, reporter))
         .with_batch_config(sizes)

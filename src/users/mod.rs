@@ -63,11 +63,11 @@ pub fn from_config(
     sdk: Option<&aws_config::SdkConfig>,
     metrics: crate::telemetry::metrics::Metrics,
 ) -> SharedUserStore {
-    match (&config.users_table, sdk) {
+    match (&config.aws.users_table, sdk) {
         (Some(table), Some(sdk)) => {
-            let client = crate::aws::dynamodb_client(sdk, config.dynamodb_timeout, metrics);
+            let client = crate::aws::dynamodb_client(sdk, config.aws.dynamodb_timeout, metrics);
             Arc::new(DynamoDbUsers::new(client, table.clone()))
         }
-        _ => Arc::new(MemoryUsers::seeded(config.users_latency)),
+        _ => Arc::new(MemoryUsers::seeded(config.routes.users_latency)),
     }
 }

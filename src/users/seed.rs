@@ -150,13 +150,13 @@ pub async fn run_from_config(
     count: u64,
     create_table: bool,
 ) -> Result<String, SeedError> {
-    let Some(table) = config.users_table.clone() else {
+    let Some(table) = config.aws.users_table.clone() else {
         return Err(SeedError::Aws("USERS_TABLE must be set".to_owned()));
     };
     let sdk = crate::aws::sdk_config(config).await;
     let client = crate::aws::dynamodb_client(
         &sdk,
-        CALL_TIMEOUT.max(config.dynamodb_timeout),
+        CALL_TIMEOUT.max(config.aws.dynamodb_timeout),
         crate::telemetry::metrics::Metrics::default(),
     );
     let store = DynamoDbUsers::new(client, table.clone());

@@ -209,20 +209,22 @@ impl Exporting {
         namespace: String,
     ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
         let builder = SdkMeterProvider::builder().with_resource(resource.clone());
-        let builder = match config.metrics_exporter {
+        let builder = match config.telemetry.metrics.exporter {
             MetricsExporter::None => return Ok(None),
             MetricsExporter::Otlp => {
-                let exporter = match config.metrics_otlp_protocol {
+                let exporter = match config.telemetry.metrics.otlp_protocol {
                     OtlpProtocol::HttpProtobuf => OtlpExporter::builder()
                         .with_http()
                         // The traces' timeout (OTEL_EXPORTER_OTLP_TIMEOUT unless set for traces).
-                        .with_http_client(super::otlp_http_client(config.otlp_timeout)?)
-                        .with_endpoint(&config.otlp_metrics_endpoint)
+                        .with_http_client(super::otlp_http_client(
+                            config.telemetry.traces.otlp.timeout,
+                        )?)
+                        .with_endpoint(&config.telemetry.metrics.otlp_endpoint)
                         .with_temporality(Temporality::Delta)
                         .build()?,
                     OtlpProtocol::Grpc => OtlpExporter::builder()
                         .with_tonic()
-                        .with_endpoint(&config.otlp_metrics_endpoint)
+                        .with_endpoint(&config.telemetry.metrics.otlp_endpoint)
                         .with_temporality(Temporality::Delta)
                         .build()?,
                 };

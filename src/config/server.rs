@@ -1,0 +1,54 @@
+//! The HTTP server's settings: where it listens and how long it waits.
+
+use std::time::Duration;
+
+use super::{reader::Reader, vars::*};
+
+#[derive(Clone, Debug)]
+pub struct Server {
+    pub port: u16,
+    pub shutdown_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+}
+
+impl Server {
+    pub(super) fn read(r: &mut Reader<'_>) -> Self {
+        Server {
+            port: r.number(PORT, 8080u16, 0, u16::MAX),
+            shutdown_timeout: Duration::from_secs(r.number(SHUTDOWN_TIMEOUT_SECS, 20u64, 1, 3600)),
+            request_timeout: Duration::from_secs(r.number(REQUEST_TIMEOUT_SECS, 15u64, 1, 3600)),
+            max_body_bytes: r.number(MAX_BODY_BYTES, 1_048_576usize, 0, 1 << 30),
+            header_read_timeout: r.nonzero_millis(HEADER_READ_TIMEOUT_MS, 10_000, 600_000),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let s = parse(&[]).unwrap().server;
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(s.request_timeout, Duration::from_secs(15));
+        assert_eq!(s.max_body_bytes, 1_048_576);
+        assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn timeouts_are_never_zero() {
+        for var in [
+            SHUTDOWN_TIMEOUT_SECS,
+            REQUEST_TIMEOUT_SECS,
+            HEADER_READ_TIMEOUT_MS,
+        ] {
+            let err = parse(&[(var, "0")]).unwrap_err();
+            assert_eq!(err.0[0].var, var);
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! Where spans go and which are kept: the exporter, the OTLP export
+//! settings, the batch span processor's sizes (`OTEL_BSP_*`) and the sampler.
+
+use std::time::Duration;
+
+use super::{
+    otlp::{self, Headers, OtlpProtocol, PROTOCOLS},
+    reader::Reader,
+    vars::*,
+};
+
+#[derive(Clone, Debug)]
+pub struct Traces {
+    pub exporter: TracesExporter,
+    /// Export spans for `/health` too.
+    pub health_checks: bool,
+    pub sampler: SamplerConfig,
+    pub otlp: OtlpTraces,
+    pub batch: SpanBatch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TracesExporter {
+    Otlp,
+    Console,
+    None,
+}
+
+/// The OTLP span exporter's settings, signal-specific variables applied.
+#[derive(Clone, Debug)]
+pub struct OtlpTraces {
+    pub protocol: OtlpProtocol,
+    pub endpoint: String,
+    /// Each export attempt's deadline, credentials wait included.
+    pub timeout: Duration,
+    pub auth: TracesAuth,
+    /// Gzip every export (http/protobuf).
+    pub gzip: bool,
+    /// Extra headers on every export (http/protobuf), in order.
+    pub headers: Headers,
+}
+
+/// How trace export requests are authenticated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TracesAuth {
+    None,
+    /// Signed with SigV4 for the `xray` service in `region` (the X-Ray OTLP endpoint).
+    SigV4 {
+        region: String,
+    },
+}
+
+/// The batch span processor's settings (`OTEL_BSP_*`).
+#[derive(Clone, Debug)]
+pub struct SpanBatch {
+    /// Ended spans waiting for export; more are dropped (and counted).
+    pub queue_size: usize,
+    /// Spans per export request.
+    pub batch_size: usize,
+    /// The longest an ended span waits for its batch to fill.
+    pub schedule_delay: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SamplerConfig {
+    AlwaysOn,
+    AlwaysOff,
+    TraceIdRatio(f64),
+    ParentBasedAlwaysOn,
+    ParentBasedAlwaysOff,
+    ParentBasedTraceIdRatio(f64),
+}
+
+impl Traces {
+    pub(super) fn read(r: &mut Reader<'_>, general_protocol: OtlpProtocol) -> Self {
+        let exporter = r.choice(
+            OTEL_TRACES_EXPORTER,
+            TracesExporter::Otlp,
+            &[
+                ("otlp", TracesExporter::Otlp),
+                ("console", TracesExporter::Console),
+                ("none", TracesExporter::None),
+            ],
+        );
+        Traces {
+            exporter,
+            health_checks: r.choice(
+                TRACE_HEALTH_CHECKS,
+                false,
+                &[("true", true), ("false", false)],
+            ),
+            otlp: OtlpTraces::read(r, general_protocol),
+            batch: SpanBatch::read(r),
+            sampler: read_sampler(r),
+        }
+    }
+}
+
+impl OtlpTraces {
+    fn read(r: &mut Reader<'_>, general_protocol: OtlpProtocol) -> Self {
+        let protocol = r.choice(
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+            general_protocol,
+            &PROTOCOLS,
+        );
+        let endpoint = otlp::signal_endpoint(
+            r,
+            protocol,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+            "/v1/traces",
+        );
+        let general_timeout = r.millis(OTEL_EXPORTER_OTLP_TIMEOUT, 10_000, 600_000);
+        let timeout = r.millis(
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT,
+            general_timeout.as_millis() as u64,
+            600_000,
+        );
+        let auth = read_auth(r, &endpoint, protocol);
+        let compressions = [("gzip", true), ("none", false)];
+        let general_gzip = r.choice(OTEL_EXPORTER_OTLP_COMPRESSION, false, &compressions);
+        let gzip = r.choice(
+            OTEL_EXPORTER_OTLP_TRACES_COMPRESSION,
+            general_gzip,
+            &compressions,
+        );
+        let headers = otlp::merged_headers(
+            otlp::headers(r, OTEL_EXPORTER_OTLP_HEADERS),
+            otlp::headers(r, OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+        );
+        OtlpTraces {
+            protocol,
+            endpoint,
+            timeout,
+            auth,
+            gzip,
+            headers,
+        }
+    }
+}
+
+impl SpanBatch {
+    /// Batches are smaller than the SDK's 512: a batch and its protobuf
+    /// copies are held in memory while they are exported. The queue holds a
+    /// burst of spans while the exporter waits for a core (bench/history.md).
+    fn read(r: &mut Reader<'_>) -> Self {
+        let queue_size = r.number(OTEL_BSP_MAX_QUEUE_SIZE, 4096, 1, 1_000_000);
+        let batch_size = r.number(
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+            128.min(queue_size),
+            1,
+            1_000_000,
+        );
+        if batch_size > queue_size {
+            r.fail(
+                OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+                format!("{batch_size} is more than OTEL_BSP_MAX_QUEUE_SIZE ({queue_size})"),
+            );
+        }
+        // Never zero: the batch thread would spin. OTEL_BSP_EXPORT_TIMEOUT is not
+        // read: the SDK's thread-based processor ignores it, and each export is
+        // bounded by OTEL_EXPORTER_OTLP_TIMEOUT.
+        SpanBatch {
+            queue_size,
+            batch_size,
+            schedule_delay: Duration::from_millis(r.number(
+                OTEL_BSP_SCHEDULE_DELAY,
+                5_000,
+                1,
+                600_000,
+            )),
+        }
+    }
+}
+
+/// SigV4 by default for an X-Ray OTLP endpoint, with the region from its
+/// host; `OTEL_EXPORTER_OTLP_TRACES_AUTH=sigv4` signs for any endpoint (a
+/// local double, a proxy) with `AWS_REGION`, `none` never signs.
+fn read_auth(r: &mut Reader<'_>, endpoint: &str, protocol: OtlpProtocol) -> TracesAuth {
+    let xray_region = xray_endpoint_region(endpoint);
+    let sign = r.choice(
+        OTEL_EXPORTER_OTLP_TRACES_AUTH,
+        xray_region.is_some(),
+        &[("sigv4", true), ("none", false)],
+    );
+    if !sign {
+        return TracesAuth::None;
+    }
+    if protocol == OtlpProtocol::Grpc {
+        r.fail(
+            OTEL_EXPORTER_OTLP_TRACES_AUTH,
+            "sigv4 needs OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (X-Ray takes OTLP over HTTP only)",
+        );
+    }
+    match xray_region.or_else(|| r.get(AWS_REGION)) {
+        Some(region) => TracesAuth::SigV4 { region },
+        None => {
+            r.fail(
+                OTEL_EXPORTER_OTLP_TRACES_AUTH,
+                "sigv4 for an endpoint other than https://xray.<region>.amazonaws.com/v1/traces needs AWS_REGION",
+            );
+            TracesAuth::None
+        }
+    }
+}
+
+/// The region of an X-Ray OTLP endpoint, `https://xray.<region>.amazonaws.com/v1/traces`.
+pub fn xray_endpoint_region(endpoint: &str) -> Option<String> {
+    let uri: http::Uri = endpoint.parse().ok()?;
+    if uri.path() != "/v1/traces" {
+        return None;
+    }
+    let host = uri.host()?;
+    let rest = host.strip_prefix("xray.")?;
+    let region = rest
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))?;
+    let valid = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    valid.then(|| region.to_owned())
+}
+
+fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
+    let name = r.choice(
+        OTEL_TRACES_SAMPLER,
+        "parentbased_always_on",
+        &[
+            ("always_on", "always_on"),
+            ("always_off", "always_off"),
+            ("traceidratio", "traceidratio"),
+            ("parentbased_always_on", "parentbased_always_on"),
+            ("parentbased_always_off", "parentbased_always_off"),
+            ("parentbased_traceidratio", "parentbased_traceidratio"),
+        ],
+    );
+    // Read only for the samplers that take it, as the specification says.
+    let read_ratio = |r: &mut Reader<'_>| match r.get(OTEL_TRACES_SAMPLER_ARG) {
+        None => 1.0,
+        Some(raw) => match raw.parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => v,
+            _ => {
+                r.fail(
+                    OTEL_TRACES_SAMPLER_ARG,
+                    format!("'{raw}' is not a number from 0.0 to 1.0"),
+                );
+                1.0
+            }
+        },
+    };
+    match name {
+        "always_on" => SamplerConfig::AlwaysOn,
+        "always_off" => SamplerConfig::AlwaysOff,
+        "traceidratio" => SamplerConfig::TraceIdRatio(read_ratio(r)),
+        "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
+        "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(read_ratio(r)),
+        _ => SamplerConfig::ParentBasedAlwaysOn,
+    }
+}
+
+#[cfg(test)]
+#[path = "traces_tests.rs"]
+mod tests;
