@@ -491,8 +491,8 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
       f"per route: {args.warmup} s wrk warm-up, {args.seconds} s closed loop "
       f"(`wrk -t1 -c{CONNECTIONS}`), {args.seconds} s at a fixed {RATE} req/s "
       f"(`oha -c {CONNECTIONS} -q {RATE} --latency-correction`), each followed by a wait for the "
-      f"batch exporter's last send ({SETTLE_EXPORTING:.0f} s) so that spans and CPU are counted "
-      f"per run. CPU = utime+stime of the server from /proc/PID/stat ({1e3 / CLK_TCK:.0f} ms ticks); "
+      f"batch exporter's last send ({SETTLE_EXPORTING:.0f} s; {SETTLE_QUIET:g} s for variants that "
+      f"export nothing) so that spans and CPU are counted per run. CPU = utime+stime of the server from /proc/PID/stat ({1e3 / CLK_TCK:.0f} ms ticks); "
       "the fixed-rate reading includes that wait. Spans/request = spans the receiver decoded / "
       "requests sent (closed loop: warm-up included). Then one flood with full tracing: a fresh "
       "server, the fixed-rate run at a higher rate (below). Cells: median over rounds (min–max).\n")
