@@ -139,14 +139,13 @@ impl OtlpTraces {
 }
 
 impl SpanBatch {
-    /// Batches are smaller than the SDK's 512: a batch and its protobuf
-    /// copies are held in memory while they are exported. The queue holds a
-    /// burst of spans while the exporter waits for a core (bench/history.md).
+    /// The SDK's batch size; a queue twice the SDK's, so a burst of spans
+    /// waits while the processor's thread waits for a core.
     fn read(r: &mut Reader<'_>) -> Self {
         let queue_size = r.number(OTEL_BSP_MAX_QUEUE_SIZE, 4096, 1, 1_000_000);
         let batch_size = r.number(
             OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
-            128.min(queue_size),
+            512.min(queue_size),
             1,
             1_000_000,
         );
