@@ -10,7 +10,8 @@ cd "$repo"
 tools_bin="$(bash tests/tools.sh)"
 export PATH="$tools_bin:$PATH"
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says when it starts, in seconds since the suite began.
+step() { printf '\n== %s (at %d s)\n' "$*" "$SECONDS"; }
 
 step "terraform (fmt, tfcheck, checkov)"
 bash tests/checks/terraform.sh
@@ -35,3 +36,4 @@ else
 fi
 step "cargo lambda watch and invoke (the README's local Lambda commands)"
 bash tests/checks/lambda_local.sh
+printf '\n== all passed in %d s\n' "$SECONDS"
