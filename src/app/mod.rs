@@ -61,8 +61,8 @@ pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) 
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        // The limit above is the only one: axum's extractors would
-        // otherwise refuse bodies over 2 MiB whatever was configured.
+        // The limit above is the only one: axum's extractors would otherwise
+        // apply their own default limit whatever was configured.
         .layer(DefaultBodyLimit::disable());
     routes.layer(stack)
 }

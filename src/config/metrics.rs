@@ -2,7 +2,7 @@
 
 use super::{
     Target,
-    otlp::{self, OtlpProtocol, PROTOCOLS},
+    otlp::{self, OtlpProtocol},
     reader::Reader,
     traces::TracesAuth,
     vars::*,
@@ -49,14 +49,10 @@ impl Metrics {
                 ("none", MetricsExporter::None),
             ],
         );
-        let otlp_protocol = r.choice(
-            OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
-            general_protocol,
-            &PROTOCOLS,
-        );
-        let otlp_endpoint = otlp::signal_endpoint(
+        let (otlp_protocol, otlp_endpoint) = otlp::signal(
             r,
-            otlp_protocol,
+            general_protocol,
+            OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
             OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
             "/v1/metrics",
         );

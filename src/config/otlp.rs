@@ -9,7 +9,7 @@ pub enum OtlpProtocol {
     Grpc,
 }
 
-pub(super) const PROTOCOLS: [(&str, OtlpProtocol); 2] = [
+const PROTOCOLS: [(&str, OtlpProtocol); 2] = [
     ("http/protobuf", OtlpProtocol::HttpProtobuf),
     ("grpc", OtlpProtocol::Grpc),
 ];
@@ -25,9 +25,21 @@ pub(super) fn general_protocol(r: &mut Reader<'_>) -> OtlpProtocol {
     )
 }
 
+/// One signal's protocol (`protocol_var`, else `general`) and endpoint.
+pub(super) fn signal(
+    r: &mut Reader<'_>,
+    general: OtlpProtocol,
+    protocol_var: &'static str,
+    endpoint_var: &'static str,
+    path: &str,
+) -> (OtlpProtocol, String) {
+    let protocol = r.choice(protocol_var, general, &PROTOCOLS);
+    (protocol, signal_endpoint(r, protocol, endpoint_var, path))
+}
+
 /// Per the OTel spec: the signal-specific endpoint (`specific`) is used as
 /// is; the general one gets `path` (`/v1/traces`) appended for http/protobuf.
-pub(super) fn signal_endpoint(
+fn signal_endpoint(
     r: &mut Reader<'_>,
     protocol: OtlpProtocol,
     specific: &'static str,

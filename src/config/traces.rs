@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{
-    otlp::{self, Headers, OtlpProtocol, PROTOCOLS},
+    otlp::{self, Headers, OtlpProtocol},
     reader::Reader,
     vars::*,
 };
@@ -98,14 +98,10 @@ impl Traces {
 
 impl OtlpTraces {
     fn read(r: &mut Reader<'_>, general_protocol: OtlpProtocol) -> Self {
-        let protocol = r.choice(
-            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-            general_protocol,
-            &PROTOCOLS,
-        );
-        let endpoint = otlp::signal_endpoint(
+        let (protocol, endpoint) = otlp::signal(
             r,
-            protocol,
+            general_protocol,
+            OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
             "/v1/traces",
         );

@@ -95,7 +95,7 @@ pub fn install_crypto_provider() {
 /// Installs logging and tracing for the process. Must run inside the Tokio
 /// runtime (the gRPC exporter and the credentials reload use it).
 /// `aws` is the process's AWS configuration, needed when trace exports are
-/// signed for X-Ray (`Config::otlp_traces_auth`).
+/// signed for X-Ray (`telemetry.traces.otlp.auth` in [`Config`]).
 pub async fn init(
     config: &Config,
     aws: Option<&aws_config::SdkConfig>,

@@ -91,10 +91,9 @@ impl Tracing {
                     false => builder,
                 };
                 let builder = match &t.otlp.auth {
-                    TracesAuth::None => builder.with_http_client(
-                        crate::tls::blocking_client(t.otlp.timeout)
-                            .map_err(super::http_client_error)?,
-                    ),
+                    TracesAuth::None => {
+                        builder.with_http_client(super::otlp_http_client(t.otlp.timeout)?)
+                    }
                     TracesAuth::SigV4 { region } => {
                         let provider = aws
                             .and_then(|aws| aws.credentials_provider())
