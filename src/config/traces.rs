@@ -135,10 +135,9 @@ impl OtlpTraces {
 }
 
 impl SpanBatch {
-    /// The SDK's batch size; a queue twice the SDK's, so a burst of spans
-    /// waits while the processor's thread waits for a core.
+    /// The SDK's own sizes: batches of 512 from a queue of 2048.
     fn read(r: &mut Reader<'_>) -> Self {
-        let queue_size = r.number(OTEL_BSP_MAX_QUEUE_SIZE, 4096, 1, 1_000_000);
+        let queue_size = r.number(OTEL_BSP_MAX_QUEUE_SIZE, 2048, 1, 1_000_000);
         let batch_size = r.number(
             OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
             512.min(queue_size),

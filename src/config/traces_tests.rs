@@ -16,7 +16,7 @@ fn defaults_match_the_documented_table() {
 #[test]
 fn span_queue_sizes_default_small_and_are_checked() {
     let b = parse(&[]).unwrap().telemetry.traces.batch;
-    assert_eq!((b.queue_size, b.batch_size), (4096, 512));
+    assert_eq!((b.queue_size, b.batch_size), (2048, 512));
     let b = parse(&[("OTEL_BSP_MAX_QUEUE_SIZE", "64")])
         .unwrap()
         .telemetry

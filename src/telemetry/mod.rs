@@ -77,9 +77,29 @@ impl Telemetry {
     }
 }
 
-/// An OTLP exporter's HTTP client, on the process's one TLS configuration.
-fn otlp_http_client(timeout: Duration) -> Result<reqwest::blocking::Client, TelemetryError> {
-    crate::tls::blocking_client(timeout).map_err(http_client_error)
+/// The one HTTP client of the OTLP exporters (spans, metrics, and spans signed
+/// for X-Ray), built when the first of them needs it: every blocking client
+/// runs a thread, a runtime and a connection pool of its own.
+struct ExportClient {
+    timeout: Duration,
+    built: std::cell::OnceCell<reqwest::blocking::Client>,
+}
+
+impl ExportClient {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            built: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn get(&self) -> Result<reqwest::blocking::Client, TelemetryError> {
+        if let Some(client) = self.built.get() {
+            return Ok(client.clone());
+        }
+        let client = crate::tls::blocking_client(self.timeout).map_err(http_client_error)?;
+        Ok(self.built.get_or_init(|| client).clone())
+    }
 }
 
 fn http_client_error(e: std::io::Error) -> TelemetryError {
@@ -122,7 +142,10 @@ pub async fn init(
         },
         None => (base, None),
     };
-    let tracing = trace::Tracing::new(config, aws, resource.clone())?;
+    // Metric exports take the traces' timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`
+    // unless one is set for traces): one client, one timeout.
+    let http = ExportClient::new(config.telemetry.traces.otlp.timeout);
+    let tracing = trace::Tracing::new(config, aws, resource.clone(), &http)?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -160,10 +183,11 @@ pub async fn init(
         .namespace
         .clone()
         .unwrap_or_else(|| service_name(config));
-    let (exporting_metrics, metrics) = match metrics::Exporting::new(config, resource, namespace)? {
-        Some((exporting, metrics)) => (Some(exporting), metrics),
-        None => (None, metrics::Metrics::default()),
-    };
+    let (exporting_metrics, metrics) =
+        match metrics::Exporting::new(config, resource, namespace, &http)? {
+            Some((exporting, metrics)) => (Some(exporting), metrics),
+            None => (None, metrics::Metrics::default()),
+        };
     tracing::debug!(
         exporter = ?config.telemetry.traces.exporter,
         metrics_exporter = ?config.telemetry.metrics.exporter,

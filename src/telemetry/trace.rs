@@ -61,6 +61,7 @@ impl Tracing {
         config: &Config,
         aws: Option<&aws_config::SdkConfig>,
         resource: Resource,
+        http: &super::ExportClient,
     ) -> Result<Option<Self>, TelemetryError> {
         let t = &config.telemetry.traces;
         let last_failure = cause::LastFailure::default();
@@ -91,24 +92,20 @@ impl Tracing {
                     false => builder,
                 };
                 let builder = match &t.otlp.auth {
-                    TracesAuth::None => {
-                        builder.with_http_client(super::otlp_http_client(t.otlp.timeout)?)
-                    }
+                    TracesAuth::None => builder.with_http_client(http.get()?),
                     TracesAuth::SigV4 { region } => {
                         let provider = aws
                             .and_then(|aws| aws.credentials_provider())
                             .ok_or(TelemetryError::NoAwsConfig)?;
                         let (cache, task) = credentials::CredentialsCache::spawn(provider);
                         reloader = Some(task);
-                        builder.with_http_client(
-                            sigv4::SigningClient::new(
-                                cache,
-                                region.clone(),
-                                t.otlp.timeout,
-                                last_failure.clone(),
-                            )
-                            .map_err(super::http_client_error)?,
-                        )
+                        builder.with_http_client(sigv4::SigningClient::new(
+                            http.get()?,
+                            cache,
+                            region.clone(),
+                            t.otlp.timeout,
+                            last_failure.clone(),
+                        ))
                     }
                 };
                 batch(config, builder.build()?, reporter(Some(endpoint)))

@@ -207,6 +207,7 @@ impl Exporting {
         config: &Config,
         resource: Resource,
         namespace: String,
+        http: &super::ExportClient,
     ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
         let builder = SdkMeterProvider::builder().with_resource(resource.clone());
         let builder = match config.telemetry.metrics.exporter {
@@ -215,10 +216,7 @@ impl Exporting {
                 let exporter = match config.telemetry.metrics.otlp_protocol {
                     OtlpProtocol::HttpProtobuf => OtlpExporter::builder()
                         .with_http()
-                        // The traces' timeout (OTEL_EXPORTER_OTLP_TIMEOUT unless set for traces).
-                        .with_http_client(super::otlp_http_client(
-                            config.telemetry.traces.otlp.timeout,
-                        )?)
+                        .with_http_client(http.get()?)
                         .with_endpoint(&config.telemetry.metrics.otlp_endpoint)
                         .with_temporality(Temporality::Delta)
                         .build()?,

@@ -42,21 +42,22 @@ pub(crate) struct SigningClient {
 }
 
 impl SigningClient {
-    /// `timeout` bounds each attempt, credentials wait included.
+    /// `timeout` bounds each attempt, credentials wait included; `http`
+    /// should have it too.
     pub(crate) fn new(
+        http: reqwest::blocking::Client,
         credentials: CredentialsCache,
         region: String,
         timeout: Duration,
         last_failure: LastFailure,
-    ) -> std::io::Result<Self> {
-        let http = crate::tls::blocking_client(timeout)?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             http,
             credentials,
             region,
             timeout,
             last_failure,
-        })
+        }
     }
 
     fn send(&self, mut request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
