@@ -7,7 +7,8 @@ resource "aws_lb" "this" {
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
-  idle_timeout               = 60
+  # Shorter than the app's IDLE_TIMEOUT_SECS (precondition on the task definition).
+  idle_timeout = var.alb_idle_timeout
 
   dynamic "access_logs" {
     for_each = var.access_logs_bucket == null ? [] : [var.access_logs_bucket]
@@ -48,6 +49,12 @@ resource "aws_lb_target_group" "this" {
     precondition {
       condition     = var.deregistration_delay < var.stop_timeout
       error_message = "deregistration_delay must be shorter than stop_timeout so requests drain before the task stops."
+    }
+    # ECS sends SIGTERM only after the deregistration delay: a request the ALB
+    # sent just before deregistering must be able to finish in it.
+    precondition {
+      condition     = var.deregistration_delay >= local.request_timeout
+      error_message = "deregistration_delay must be at least REQUEST_TIMEOUT_SECS (the longest request)."
     }
   }
 }

@@ -19,6 +19,16 @@ locals {
     OTEL_METRICS_EXPORTER              = "emf"
   }
 
+  serve_environment = {
+    IDLE_TIMEOUT_SECS      = tostring(var.idle_timeout_secs)
+    SHUTDOWN_TIMEOUT_SECS  = tostring(var.shutdown_timeout_secs)
+    MAX_IN_FLIGHT_REQUESTS = tostring(var.max_in_flight_requests)
+  }
+  # What the app really gets (var.environment may override the variables above).
+  idle_timeout     = tonumber(module.app_environment.variables["IDLE_TIMEOUT_SECS"])
+  shutdown_timeout = tonumber(module.app_environment.variables["SHUTDOWN_TIMEOUT_SECS"])
+  request_timeout  = tonumber(module.app_environment.variables["REQUEST_TIMEOUT_SECS"])
+
   # Built from names rather than read from the service resource so the deploy
   # policy does not wait for the service to exist.
   service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${aws_ecs_cluster.this.name}/${var.name}"
@@ -33,7 +43,7 @@ module "app_environment" {
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
   # Fargate sets AWS_REGION too; spelled out because the binary requires it with USERS_TABLE.
-  overrides = merge(local.trace_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
+  overrides = merge(local.trace_environment, local.serve_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
 }
 
 module "logs" {
@@ -114,7 +124,7 @@ resource "aws_ecs_task_definition" "this" {
       essential              = true
       user                   = "65532"
       readonlyRootFilesystem = true
-      # Longer than SHUTDOWN_TIMEOUT_SECS so the app drains before SIGKILL.
+      # Longer than SHUTDOWN_TIMEOUT_SECS (drain + flushes) so the app exits before SIGKILL.
       stopTimeout  = var.stop_timeout
       portMappings = [{ containerPort = var.container_port, protocol = "tcp" }]
       environment  = module.app_environment.container_environment
@@ -181,8 +191,12 @@ resource "aws_ecs_task_definition" "this" {
 
   lifecycle {
     precondition {
-      condition     = tonumber(module.app_environment.variables["SHUTDOWN_TIMEOUT_SECS"]) < var.stop_timeout
+      condition     = local.shutdown_timeout < var.stop_timeout
       error_message = "SHUTDOWN_TIMEOUT_SECS must be shorter than stop_timeout, or ECS kills the app while it drains."
+    }
+    precondition {
+      condition     = local.idle_timeout > var.alb_idle_timeout
+      error_message = "IDLE_TIMEOUT_SECS must be longer than alb_idle_timeout, or the app may close a connection the ALB is about to reuse (a 502)."
     }
   }
 }

@@ -160,7 +160,7 @@ variable "collector_memory" {
 
 variable "stop_timeout" {
   type        = number
-  description = "Seconds ECS waits after SIGTERM before SIGKILL; longer than SHUTDOWN_TIMEOUT_SECS (20)."
+  description = "Seconds ECS waits after SIGTERM before SIGKILL (container stopTimeout); longer than shutdown_timeout_secs."
   default     = 30
 
   validation {
@@ -171,12 +171,60 @@ variable "stop_timeout" {
 
 variable "deregistration_delay" {
   type        = number
-  description = "Seconds the target group keeps draining a stopping task; shorter than stop_timeout."
-  default     = 15
+  description = "Seconds the target group keeps draining a stopping task before ECS sends SIGTERM; at least REQUEST_TIMEOUT_SECS (the longest request) and shorter than stop_timeout."
+  default     = 20
 
   validation {
     condition     = var.deregistration_delay >= 0 && var.deregistration_delay <= 3600
     error_message = "deregistration_delay must be between 0 and 3600 seconds."
+  }
+}
+
+variable "alb_idle_timeout" {
+  type        = number
+  description = "Seconds the ALB keeps an idle connection open (to clients and to the tasks); shorter than idle_timeout_secs."
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.alb_idle_timeout >= 1 && var.alb_idle_timeout <= 4000
+    error_message = "alb_idle_timeout must be between 1 and 4000 seconds."
+  }
+}
+
+variable "idle_timeout_secs" {
+  type        = number
+  description = "IDLE_TIMEOUT_SECS: seconds the app keeps an idle keep-alive connection; longer than alb_idle_timeout, so the ALB closes first and never sends on a connection the app is closing."
+  default     = 75
+  nullable    = false
+
+  validation {
+    condition     = var.idle_timeout_secs > var.alb_idle_timeout
+    error_message = "idle_timeout_secs must be longer than alb_idle_timeout, or the app may close a connection the ALB is about to reuse (a 502)."
+  }
+}
+
+variable "shutdown_timeout_secs" {
+  type        = number
+  description = "SHUTDOWN_TIMEOUT_SECS: one budget, after SIGTERM, for draining requests and flushing spans and metrics; shorter than stop_timeout."
+  default     = 25
+  nullable    = false
+
+  validation {
+    condition     = var.shutdown_timeout_secs >= 1 && var.shutdown_timeout_secs < var.stop_timeout
+    error_message = "shutdown_timeout_secs must be at least 1 and shorter than stop_timeout, or ECS kills the app while it drains."
+  }
+}
+
+variable "max_in_flight_requests" {
+  type        = number
+  description = "MAX_IN_FLIGHT_REQUESTS: requests one task serves at once; beyond it the app answers 503 at once (the ALB then counts HTTPCode_Target_5XX)."
+  default     = 1024
+  nullable    = false
+
+  validation {
+    condition     = var.max_in_flight_requests >= 1 && floor(var.max_in_flight_requests) == var.max_in_flight_requests
+    error_message = "max_in_flight_requests must be a positive whole number."
   }
 }
 
