@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 usage() {
   cat <<EOF
 Usage: $PROG [--function NAME] [--alias NAME] [--zip PATH] [--description TEXT]
-       [--alarms A,B] [--canary-percent N] [--checks N] [--interval SECONDS]
+       [--alarms A,B] [--version-alarms A] [--canary-percent N] [--checks N] [--interval SECONDS]
        [--region REGION] [--dry-run]
 
 Runs, in order:
@@ -18,6 +18,9 @@ Runs, in order:
   aws lambda publish-version --code-sha256 <sha of the upload>
   aws lambda wait published-version-active
 then, with --alarms (a canary):
+  aws cloudwatch describe-alarms / put-metric-alarm / set-alarm-state
+                                        (each --version-alarms alarm: its ExecutedVersion
+                                        dimensions set to the new version, its state OK)
   aws cloudwatch describe-alarms        (none may be firing already)
   aws lambda get-alias                  (the version serving now)
   aws lambda update-alias --routing-config AdditionalVersionWeights={<new>=N%}
@@ -37,6 +40,9 @@ Options:
                       (default: <repo>/target/lambda/axum-xray-otel/bootstrap.zip)
   --description TEXT  description of the published version, e.g. the commit SHA
   --alarms A,B        CloudWatch alarms that stop the canary (terraform output alarm_names)
+  --version-alarms A  of those, the alarms on one version's metrics (dimension ExecutedVersion,
+                      terraform output version_alarm_names): pointed at the new version
+                      before the canary, so they see its own failures
   --canary-percent N  share of the traffic the new version gets while watched (default 10)
   --checks N          how many times the alarms are read (default 10)
   --interval SECONDS  time between two reads (default 30: 5 minutes in all)
@@ -45,7 +51,7 @@ Options:
   -h, --help          show this help
 
 Environment (flags win):
-  LAMBDA_FUNCTION, LAMBDA_ALIAS, LAMBDA_ZIP, LAMBDA_ALARMS, AWS_REGION
+  LAMBDA_FUNCTION, LAMBDA_ALIAS, LAMBDA_ZIP, LAMBDA_ALARMS, LAMBDA_VERSION_ALARMS, AWS_REGION
 EOF
 }
 
@@ -55,6 +61,7 @@ zip="${LAMBDA_ZIP:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda/axum-xray-otel/
 description=""
 region="${AWS_REGION:-}"
 alarms="${LAMBDA_ALARMS:-}"
+version_alarms="${LAMBDA_VERSION_ALARMS:-}"
 canary_percent=10
 checks=10
 interval=30
@@ -66,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --description) description="$(flag_value "$@")"; shift ;;
     --region) region="$(flag_value "$@")"; shift ;;
     --alarms) alarms="$(flag_value "$@")"; shift ;;
+    --version-alarms) version_alarms="$(flag_value "$@")"; shift ;;
     --canary-percent) canary_percent="$(flag_value "$@")"; shift ;;
     --checks) checks="$(flag_value "$@")"; shift ;;
     --interval) interval="$(flag_value "$@")"; shift ;;
@@ -88,6 +96,11 @@ require_var LAMBDA_ALIAS --alias
 [[ "$interval" =~ ^[0-9]+$ ]] || usage_error "--interval must be a number of seconds"
 alarm_names=()
 [[ -z "$alarms" ]] || IFS=, read -r -a alarm_names <<<"$alarms"
+version_alarm_names=()
+[[ -z "$version_alarms" ]] || IFS=, read -r -a version_alarm_names <<<"$version_alarms"
+for name in "${version_alarm_names[@]}"; do
+  [[ ",$alarms," == *",$name,"* ]] || usage_error "--version-alarms $name is not one of --alarms"
+done
 
 common=(--function-name "$function_name" --region "$region")
 
@@ -137,6 +150,40 @@ if ((${#alarm_names[@]} == 0)); then
   printf '%s\n' "$version"
   exit 0
 fi
+
+# retarget_alarm NAME: point the ExecutedVersion dimensions of alarm NAME at $version (the rest
+# of its definition as it is) and reset its state, which described the previous version.
+retarget_alarm() {
+  local definition
+  definition="$(mktemp)"
+  # shellcheck disable=SC2064 # the path is fixed now
+  trap "rm -f '$definition'" EXIT
+  aws cloudwatch describe-alarms --region "$region" --alarm-names "$1" --output json |
+    jq -c --arg v "$version" '
+      def retarget: if .Name == "ExecutedVersion" then .Value = $v else . end;
+      .MetricAlarms[0] // error("no such metric alarm")
+      | {AlarmName, AlarmDescription, ActionsEnabled, OKActions, AlarmActions,
+         InsufficientDataActions, MetricName, Namespace, Statistic, ExtendedStatistic, Dimensions,
+         Period, Unit, EvaluationPeriods, DatapointsToAlarm, Threshold, ComparisonOperator,
+         TreatMissingData, EvaluateLowSampleCountPercentile, Metrics, ThresholdMetricId}
+      | with_entries(select(.value != null))
+      | if .Dimensions then .Dimensions |= map(retarget) else . end
+      | if .Metrics then .Metrics |= map(if .MetricStat then .MetricStat.Metric.Dimensions |= map(retarget) else . end) else . end
+      | if [.. | objects | select(.Name? == "ExecutedVersion")] == [] then error("no ExecutedVersion dimension") else . end' \
+      >"$definition" || return 1
+  aws cloudwatch put-metric-alarm --region "$region" --cli-input-json "file://$definition" || return 1
+  aws cloudwatch set-alarm-state --region "$region" --alarm-name "$1" --state-value OK \
+    --state-reason "watching version $version of $function_name" || return 1
+}
+
+for name in "${version_alarm_names[@]}"; do
+  if [[ "$DRY_RUN" == 1 ]]; then
+    run aws cloudwatch put-metric-alarm --region "$region" --alarm-name "$name" "<ExecutedVersion=$version>"
+  else
+    log "alarm $name now watches version $version"
+    retarget_alarm "$name" || die "cannot point alarm $name at version $version; nothing shifted"
+  fi
+done
 
 firing="$(firing_alarms)" || die "cannot read alarms ${alarms}; nothing shifted"
 [[ -z "$firing" ]] || die "alarm already firing before the canary: ${firing//$'\n'/, }; nothing shifted"

@@ -438,6 +438,56 @@ test_lambda_canary_does_not_start_when_the_alarms_cannot_be_read() {
   if grep -q 'update-alias' "$T/state/calls.log"; then fail "the alias was moved"; fi
 }
 
+# The per-version alarm as describe-alarms returns it (state fields included), on version 12.
+version_alarm() {
+  cat >"$T/fixtures/cloudwatch-describe-alarms.1.json" <<'JSON'
+{"MetricAlarms": [{"AlarmName": "fn-live-version-errors", "AlarmArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:fn-live-version-errors",
+  "StateValue": "ALARM", "StateReason": "old", "ActionsEnabled": true, "OKActions": [], "AlarmActions": [],
+  "InsufficientDataActions": [], "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 5.0,
+  "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+  "Metrics": [{"Id": "rate", "Expression": "100 * errors / invocations", "ReturnData": true},
+    {"Id": "errors", "ReturnData": false, "MetricStat": {"Stat": "Sum", "Period": 60, "Metric": {"Namespace": "AWS/Lambda",
+      "MetricName": "Errors", "Dimensions": [{"Name": "FunctionName", "Value": "fn"},
+      {"Name": "Resource", "Value": "fn:live"}, {"Name": "ExecutedVersion", "Value": "12"}]}}}]}],
+ "CompositeAlarms": []}
+JSON
+}
+
+test_lambda_canary_points_the_version_alarm_at_the_new_version_first() {
+  version_alarm
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate,fn-live-version-errors \
+    --version-alarms fn-live-version-errors --checks 1 --interval 0
+  assert_status 0
+  assert_stdout 13
+  assert_stderr_has 'alarm fn-live-version-errors now watches version 13'
+  local put="$T/state/cloudwatch-put-metric-alarm.input.json"
+  [[ "$(jq -c '[.Metrics[1].MetricStat.Metric.Dimensions[] | .Value]' "$put")" == '["fn","fn:live","13"]' ]] ||
+    fail "put-metric-alarm dimensions: $(jq -c . "$put")"
+  [[ "$(jq -r '[.AlarmName, .Threshold, .TreatMissingData, has("StateValue"), has("AlarmArn")] | join(" ")' "$put")" == \
+    "fn-live-version-errors 5 notBreaching false false" ]] || fail "put-metric-alarm definition: $(jq -c . "$put")"
+  grep -n 'cloudwatch\|update-alias' "$T/state/calls.log" | cut -d' ' -f2-4 | paste -sd, >"$T/state/order"
+  [[ "$(cat "$T/state/order")" == "cloudwatch describe-alarms --region,cloudwatch put-metric-alarm --region,cloudwatch set-alarm-state --region,cloudwatch describe-alarms --region,lambda update-alias --function-name,cloudwatch describe-alarms --region,lambda update-alias --function-name" ]] ||
+    fail "calls in this order expected: retarget, reset, check, shift, check, promote; got $(cat "$T/state/order")"
+}
+
+test_lambda_canary_refuses_a_version_alarm_it_does_not_watch() {
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate --version-alarms fn-live-version-errors
+  assert_status 2
+  assert_stderr_has '--version-alarms fn-live-version-errors is not one of --alarms'
+  if grep -q 'lambda ' "$T/state/calls.log" 2>/dev/null; then fail "the function was touched"; fi
+}
+
+test_lambda_canary_stops_when_the_version_alarm_has_no_version_dimension() {
+  printf '%s\n' '{"MetricAlarms": [{"AlarmName": "fn-5xx-rate", "Namespace": "AWS/Lambda", "MetricName": "Errors",
+    "Dimensions": [{"Name": "FunctionName", "Value": "fn"}], "Statistic": "Sum", "Period": 60,
+    "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold"}], "CompositeAlarms": []}' \
+    >"$T/fixtures/cloudwatch-describe-alarms.1.json"
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate --version-alarms fn-5xx-rate
+  assert_status 1
+  assert_stderr_has 'cannot point alarm fn-5xx-rate at version 13; nothing shifted'
+  if grep -q 'update-alias\|put-metric-alarm' "$T/state/calls.log"; then fail "the alias or the alarm was changed"; fi
+}
+
 # --- smoke-test.sh ---
 
 test_smoke_passes_against_a_healthy_service() {

@@ -216,7 +216,9 @@ resource "aws_ecs_service" "this" {
   wait_for_steady_state              = false
 
   # A release whose tasks never become healthy, or that trips an alarm while
-  # it rolls out, goes back to the previous task definition by itself.
+  # it rolls out, goes back to the previous task definition by itself. The
+  # alarms see the app's 5xx rate, the ALB's target and ELB 5xx, unhealthy
+  # targets and p99 latency (monitoring.tf).
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -225,7 +227,7 @@ resource "aws_ecs_service" "this" {
   alarms {
     enable      = true
     rollback    = true
-    alarm_names = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+    alarm_names = local.rollback_alarms
   }
 
   network_configuration {

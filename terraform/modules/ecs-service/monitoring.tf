@@ -18,6 +18,13 @@ locals {
   class_by_route = { for class in ["4xx", "5xx"] : class => "SEARCH('{${local.metrics_namespace},service.name,http.route,http.response.status_class} MetricName=\"http.server.request.duration\" service.name=\"${local.service}\" http.response.status_class=\"${class}\"', 'SampleCount', 60)" }
   aws_calls      = "SEARCH('{${local.metrics_namespace},service.name,rpc.service,rpc.method} MetricName=\"rpc.client.call.duration\" service.name=\"${local.service}\"', 'Average', 60)"
 
+  # Every alarm that rolls a deployment back (aws_ecs_service alarms).
+  rollback_alarms = concat(
+    [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name],
+    [aws_cloudwatch_metric_alarm.target_5xx.alarm_name, aws_cloudwatch_metric_alarm.elb_5xx.alarm_name],
+    [aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name, aws_cloudwatch_metric_alarm.no_healthy_hosts.alarm_name],
+  )
+
   container_metric = {
     for pair in setproduct(["ContainerCpuUtilized", "ContainerMemoryUtilized"], [local.app_container, local.collector_container]) :
     "${pair[0]}-${pair[1]}" => ["ECS/ContainerInsights", pair[0], "ClusterName", aws_ecs_cluster.this.name, "ServiceName", var.name, "ContainerName", pair[1]]
@@ -70,6 +77,27 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title   = "5xx per minute by route", region = local.region, period = 60
           metrics = [[{ expression = local.class_by_route["5xx"], id = "e5", label = "" }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title = "5xx per minute: app, tasks (ALB), load balancer", region = local.region, period = 60
+          metrics = [
+            [local.metrics_namespace, "http.server.request.duration", "service.name", local.service, "http.response.status_class", "5xx", { stat = "SampleCount", label = "app 5xx" }],
+            concat(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"], local.lb_dimensions, [{ stat = "Sum", label = "target 5xx (ALB)" }]),
+            ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", aws_lb.this.arn_suffix, { stat = "Sum", label = "ELB 5xx" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title = "Targets: healthy and unhealthy", region = local.region, stat = "Maximum", period = 60
+          metrics = [
+            concat(["AWS/ApplicationELB", "HealthyHostCount"], local.lb_dimensions, [{ stat = "Minimum", label = "healthy (min)" }]),
+            concat(["AWS/ApplicationELB", "UnHealthyHostCount"], local.lb_dimensions, [{ label = "unhealthy (max)" }]),
+          ]
         }
       },
       {
@@ -132,6 +160,135 @@ resource "aws_cloudwatch_metric_alarm" "server_errors" {
   }
 
   tags = var.tags
+}
+
+# What the app's own metric cannot see: a 5xx the task answered while the
+# metrics pipeline was down, and every 502/503/504 the ALB makes itself (a task
+# that closed a connection, no healthy target). Both as a share of the ALB's
+# requests; no data means no 5xx.
+resource "aws_cloudwatch_metric_alarm" "target_5xx" {
+  alarm_name          = "${var.name}-target-5xx-rate"
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of the ALB's requests answered 5xx by the tasks."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(total > 0, 100 * FILL(errors, 0) / total, 0)"
+    label       = "HTTPCode_Target_5XX_Count %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "total"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "elb_5xx" {
+  alarm_name          = "${var.name}-elb-5xx-rate"
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of the ALB's requests answered 5xx by the load balancer itself."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(total > 0, 100 * FILL(errors, 0) / total, 0)"
+    label       = "HTTPCode_ELB_5XX_Count %"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_ELB_5XX_Count"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "total"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+}
+
+# A task failing its health check. The ALB reports both counts every minute
+# while the target group is in use, so silence means the metric (or the target
+# group) is gone: missing data breaches.
+resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
+  alarm_name          = "${var.name}-unhealthy-hosts"
+  alarm_description   = "A target of ${var.name} failed its ALB health checks, or the ALB reports no health at all."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
+  alarm_name          = "${var.name}-no-healthy-hosts"
+  alarm_description   = "No target of ${var.name} passes its ALB health checks, or the ALB reports no health at all."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HealthyHostCount"
+  dimensions          = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+  statistic           = "Minimum"
+  period              = 60
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+  tags                = var.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "latency" {

@@ -12,6 +12,17 @@ locals {
   service           = module.app_environment.variables["OTEL_SERVICE_NAME"]
   alarm_actions     = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
 
+  # AWS/Lambda's dimensions for invocations through the alias, by the version that ran them.
+  version_dimensions = {
+    FunctionName    = var.function_name
+    Resource        = "${var.function_name}:${var.alias_name}"
+    ExecutedVersion = aws_lambda_function.this.version
+  }
+  # What deploy-lambda.sh watches during a canary (--alarms), and of those, the
+  # ones it points at the new version first (--version-alarms).
+  canary_alarms  = [aws_cloudwatch_metric_alarm.version_errors.alarm_name, aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+  version_alarms = [aws_cloudwatch_metric_alarm.version_errors.alarm_name]
+
   class_by_route = { for class in ["4xx", "5xx"] : class => "SEARCH('{${local.metrics_namespace},service,function_name,http.route,http.response.status_class} MetricName=\"http.server.request.duration\" service=\"${local.service}\" function_name=\"${var.function_name}\" http.response.status_class=\"${class}\"', 'SampleCount', 60)" }
   aws_calls      = "SEARCH('{${local.metrics_namespace},service,function_name,rpc.service,rpc.method} MetricName=\"rpc.client.call.duration\" service=\"${local.service}\" function_name=\"${var.function_name}\"', 'p99', 60)"
 }
@@ -74,11 +85,19 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 0, y = 18, width = 12, height = 6
         properties = {
-          title = "Throttles and concurrency", region = local.region, period = 60
+          title = "Errors, throttles and concurrency", region = local.region, period = 60
           metrics = [
             ["AWS/Lambda", "Throttles", "FunctionName", var.function_name, { stat = "Sum" }],
+            ["AWS/Lambda", "Errors", "FunctionName", var.function_name, { stat = "Sum" }],
             ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", var.function_name, { stat = "Maximum" }],
           ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 24, width = 12, height = 6
+        properties = {
+          title   = "Errors and throttles by version (through the alias)", region = local.region, period = 60, stat = "Sum"
+          metrics = [for m in ["Errors", "Throttles", "Invocations"] : [{ expression = "SEARCH('{AWS/Lambda,FunctionName,Resource,ExecutedVersion} MetricName=\"${m}\" FunctionName=\"${var.function_name}\" Resource=\"${var.function_name}:${var.alias_name}\"', 'Sum', 60)", id = lower(m), label = m }]]
         }
       },
       {
@@ -136,6 +155,75 @@ resource "aws_cloudwatch_metric_alarm" "server_errors" {
   }
 
   tags = var.tags
+}
+
+# The version under test, alone. During a canary the alias serves two
+# versions, and the function-wide 5xx rate dilutes a failing canary by the
+# share it gets (a canary failing 40% of its 10% reads 4%); a version whose
+# init crashes writes no EMF at all. Lambda's own counts, by ExecutedVersion
+# under the alias, see both: failed invocations (init crashes, panics,
+# timeouts) and throttles, as a share of what reached that version.
+# deploy-lambda.sh --version-alarms points ExecutedVersion at each version it
+# publishes (and the deploy policy may do only that, on this alarm only), so
+# Terraform leaves the metric queries alone after creating them.
+resource "aws_cloudwatch_metric_alarm" "version_errors" {
+  alarm_name          = "${var.function_name}-${var.alias_name}-version-errors"
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of the invocations of the version under test (ExecutedVersion) failed or were throttled."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.alarm_5xx_percent
+  evaluation_periods  = 3
+  datapoints_to_alarm = 2
+  # No invocation of the new version in a minute is no evidence either way:
+  # the canary's share of a quiet alias can be zero.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = local.alarm_actions
+  ok_actions         = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "IF(FILL(invocations, 0) + FILL(throttles, 0) > 0, 100 * (FILL(errors, 0) + FILL(throttles, 0)) / (FILL(invocations, 0) + FILL(throttles, 0)), 0)"
+    label       = "failed or throttled % of the version"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Errors"
+      dimensions  = local.version_dimensions
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "throttles"
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Throttles"
+      dimensions  = local.version_dimensions
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "invocations"
+    metric {
+      namespace   = "AWS/Lambda"
+      metric_name = "Invocations"
+      dimensions  = local.version_dimensions
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    ignore_changes = [metric_query]
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "latency" {

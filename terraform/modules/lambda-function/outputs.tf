@@ -54,6 +54,11 @@ output "dashboard_name" {
 }
 
 output "alarm_names" {
-  description = "Alarms that deploy-lambda.sh watches during a canary (pass them as --alarms)."
-  value       = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+  description = "Alarms that deploy-lambda.sh watches during a canary (pass them as --alarms): the version under test's failed and throttled invocations, the function's 5xx rate and p99 latency."
+  value       = local.canary_alarms
+}
+
+output "version_alarm_names" {
+  description = "Of alarm_names, those deploy-lambda.sh points at the version it publishes (pass them as --version-alarms)."
+  value       = local.version_alarms
 }
