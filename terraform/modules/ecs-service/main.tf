@@ -201,6 +201,18 @@ resource "aws_ecs_task_definition" "this" {
   }
 }
 
+# The zones of the given subnets: one zone would take the service (or the ALB)
+# down with it, which the variables' validation cannot see from ids alone.
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+  id       = each.value
+}
+
+data "aws_subnet" "public" {
+  for_each = toset(var.public_subnet_ids)
+  id       = each.value
+}
+
 resource "aws_ecs_service" "this" {
   name                               = var.name
   cluster                            = aws_ecs_cluster.this.id
@@ -248,6 +260,15 @@ resource "aws_ecs_service" "this" {
   # owns the task count; Terraform must not roll either back.
   lifecycle {
     ignore_changes = [desired_count, task_definition]
+
+    precondition {
+      condition     = length(distinct([for s in data.aws_subnet.private : s.availability_zone])) >= 2
+      error_message = "private_subnet_ids are all in one availability zone; the tasks need subnets in at least two."
+    }
+    precondition {
+      condition     = length(distinct([for s in data.aws_subnet.public : s.availability_zone])) >= 2
+      error_message = "public_subnet_ids are all in one availability zone; the ALB needs subnets in at least two."
+    }
   }
 
   depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution]

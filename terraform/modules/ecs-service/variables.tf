@@ -24,17 +24,17 @@ variable "public_subnet_ids" {
 
   validation {
     condition     = length(var.public_subnet_ids) >= 2 && alltrue([for s in var.public_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
-    error_message = "public_subnet_ids needs at least two subnet ids (an ALB spans two AZs)."
+    error_message = "public_subnet_ids needs at least two subnet ids, in two availability zones (an ALB spans two AZs)."
   }
 }
 
 variable "private_subnet_ids" {
   type        = list(string)
-  description = "Subnets of the tasks; they get no public IP and need a route to AWS APIs (NAT or VPC endpoints)."
+  description = "Subnets of the tasks, in at least two availability zones (checked at plan); they get no public IP and need a route to AWS APIs (NAT or VPC endpoints)."
 
   validation {
-    condition     = length(var.private_subnet_ids) >= 1 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
-    error_message = "private_subnet_ids needs at least one subnet id."
+    condition     = length(distinct(var.private_subnet_ids)) >= 2 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "private_subnet_ids needs at least two subnet ids, in two availability zones: in one zone, an AZ outage stops every task."
   }
 }
 
@@ -285,13 +285,50 @@ variable "requests_per_target" {
 
 variable "certificate_arn" {
   type        = string
-  description = "ACM certificate for an HTTPS listener. When set, the HTTP listener redirects to HTTPS; when null, the ALB serves HTTP only."
+  description = "ACM certificate for an HTTPS listener; the HTTP listener then only redirects (301) to HTTPS. Null needs allow_insecure_http = true, and the ALB serves plain HTTP."
   default     = null
 
   validation {
     condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
     error_message = "certificate_arn must be an ACM certificate ARN."
   }
+
+  validation {
+    condition     = var.certificate_arn != null || var.allow_insecure_http
+    error_message = "No certificate_arn: the ALB would serve plain HTTP. Give a certificate, or set allow_insecure_http = true to mean it."
+  }
+}
+
+variable "allow_insecure_http" {
+  type        = bool
+  description = "Waiver for serving plain HTTP when certificate_arn is null (a test stack, or TLS ended in front of the ALB). Without a certificate and without it, the plan fails."
+  default     = false
+  nullable    = false
+}
+
+variable "waf_enabled" {
+  type        = bool
+  description = "Put a WAF web ACL in front of the internet-facing ALB: AWS managed rules (common, known bad inputs, IP reputation) and a per-IP rate limit."
+  default     = true
+  nullable    = false
+}
+
+variable "waf_rate_limit" {
+  type        = number
+  description = "Requests one client IP may send in any 5 minutes before the WAF blocks it (rate-based rule)."
+  default     = 2000
+  nullable    = false
+
+  validation {
+    condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000
+    error_message = "waf_rate_limit must be between 10 and 2,000,000,000 (the WAF limits)."
+  }
+}
+
+variable "waf_log_retention_in_days" {
+  type        = number
+  description = "Days to keep the WAF logs (log group aws-waf-logs-<name>)."
+  default     = 365
 }
 
 variable "ssl_policy" {
@@ -322,8 +359,27 @@ variable "alb_deletion_protection" {
 
 variable "access_logs_bucket" {
   type        = string
-  description = "S3 bucket (with the ELB log delivery bucket policy) for ALB access logs; null disables them."
+  description = "Existing S3 bucket (with the ELB log delivery bucket policy) for ALB access logs; null uses the module's own bucket when access_logs_enabled, or none."
   default     = null
+}
+
+variable "access_logs_enabled" {
+  type        = bool
+  description = "Write ALB access logs to an S3 bucket this module creates (SSE-S3, public access blocked, TLS only, writable by the ELB log delivery only, expiring after access_logs_retention_in_days). Ignored when access_logs_bucket is set."
+  default     = false
+  nullable    = false
+}
+
+variable "access_logs_retention_in_days" {
+  type        = number
+  description = "Days the module's access log bucket keeps a log object."
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = var.access_logs_retention_in_days >= 1
+    error_message = "access_logs_retention_in_days must be at least 1."
+  }
 }
 
 variable "access_logs_prefix" {
