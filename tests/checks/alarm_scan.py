@@ -8,6 +8,10 @@ and checks that a bad release is rolled back whatever way it fails:
            invocations (AWS/Lambda by FunctionName, Resource = function:alias, ExecutedVersion),
            retargeted at each version, next to the app's 5xx rate; the dashboard shows them
   sam      DeploymentPreference rolls back on the same per-version alarm and the app's 5xx rate
+  loss     both modules alarm (notify only, never roll back) on the SDK's lost-telemetry counts,
+           which config/ecs.yaml keeps with error.type; every ECS container's awslogs driver
+           has an explicit mode; the collector sidecar is not essential but restarted, health
+           checked and waited for, and a silence alarm covers a collector exporting into nothing
 
 Each alarm's metric math is evaluated on made-up minutes: a canary failing 40% of its
 invocations, and one whose init crashes (every invocation an error, no EMF at all), must
@@ -113,10 +117,11 @@ class Num(float):
 
 
 def evaluate(expression: str, values: dict[str, float | None]) -> float:
-    """CloudWatch metric math as these alarms use it (IF, FILL, + - * /, comparisons) on one
+    """CloudWatch metric math as these alarms use it (IF, FILL, AND, OR, + - * /, comparisons) on one
     datapoint per metric id; a missing datapoint is None."""
     python = re.sub(r"\bIF\(", "_if(", expression)
     python = re.sub(r"\bFILL\(", "_fill(", python)
+    python = re.sub(r"\bAND\b", "and", re.sub(r"\bOR\b", "or", python))
     if re.search(r"[^A-Za-z0-9_ .,()+\-*/<>=]", python):
         raise ValueError(f"unexpected syntax in {expression!r}")
 
@@ -327,13 +332,78 @@ def normalise_getatt(value):
     return value
 
 
+LOSS_METRICS = (
+    "otel.sdk.processor.span.processed",
+    "otel.sdk.exporter.span.exported",
+    "otel.sdk.exporter.metric_data_point.exported",
+)
+
+
+def check_telemetry_loss() -> None:
+    for path in (ECS, LAMBDA):
+        module = load_module(path)
+        alarms = module["resource"].get("aws_cloudwatch_metric_alarm", {})
+        loss = resolve(module, "${local.telemetry_loss}")
+        metrics = str(loss)
+        for metric in LOSS_METRICS:
+            if metric not in metrics:
+                finding(f"{path.name}: no telemetry-loss alarm on {metric}")
+        body = alarms.get("telemetry_loss")
+        if not body:
+            finding(f"{path.name}: no telemetry_loss alarm")
+            continue
+        # The query, with the locals it is built from.
+        query = str(body.get("metric_query")) + str([module["locals"].get(k) for k in ("loss_query", "loss_schema")])
+        if "SELECT SUM(" not in query or "error.type" not in query:
+            finding(f"{path.name}: the telemetry-loss alarm does not sum over the error.type dimension")
+        if one(body.get("treat_missing_data")) != "notBreaching":
+            finding(f"{path.name}: the telemetry-loss alarm must treat missing data (nothing lost) as not breaching")
+        rollback = str(resolve(module, "${local.rollback_alarms}" if path == ECS else "${local.canary_alarms}"))
+        if "telemetry_" in rollback:
+            finding(f"{path.name}: a telemetry alarm rolls deployments back; it must only notify")
+        dashboard = str(one(module["resource"]["aws_cloudwatch_dashboard"]["this"]["dashboard_body"]))
+        if "local.telemetry_loss" not in dashboard:
+            finding(f"{path.name}: the dashboard does not show the lost telemetry")
+
+    config = (ROOT / "config/ecs.yaml").read_text()
+    for metric in LOSS_METRICS:
+        selector = "^" + metric.replace(".", "\\\\.") + "$"
+        at = config.find(selector)
+        if at < 0 or "- [service.name, error.type]" not in config[at:at + 200]:
+            finding(f"config/ecs.yaml: {metric} is not kept with [service.name, error.type]")
+
+    main_tf = (ECS / "main.tf").read_text()
+    drivers = len(re.findall(r'logDriver\s*=\s*"awslogs"', main_tf))
+    modes = len(re.findall(r'\bmode\s*=\s*"(non-blocking|blocking)"', main_tf))
+    if drivers == 0 or modes != drivers:
+        finding(f"ecs-service: {drivers} awslogs drivers, {modes} with an explicit mode")
+    if "non-blocking" in main_tf and len(re.findall(r"max-buffer-size\s*=", main_tf)) != drivers:
+        finding("ecs-service: a non-blocking awslogs driver without max-buffer-size")
+    collector = main_tf[main_tf.find("name  = local.collector_container"):]
+    if not re.search(r"essential\s*=\s*false", collector[:2000]) or "restartPolicy" not in collector[:2000] \
+            or "healthCheck" not in collector:
+        finding("ecs-service: the collector sidecar must be non-essential, restarted (restartPolicy) and health checked")
+    if 'condition = "HEALTHY"' not in main_tf:
+        finding("ecs-service: the app does not wait for a HEALTHY collector (dependsOn)")
+    ecs = load_module(ECS)
+    silent = ecs["resource"].get("aws_cloudwatch_metric_alarm", {}).get("telemetry_silent")
+    names = {m["name"] for m in tf_metrics(ecs, silent)} if silent else set()
+    if {"RequestCount", "http.server.request.duration"} - names:
+        finding("ecs-service: no alarm for ALB traffic without app metrics (a collector exporting into nothing)")
+    elif (e := tf_expression(silent)):
+        breaches(e, 0, {"alb": 100, "app": None}, "ecs-service telemetry_silent, collector down", True)
+        breaches(e, 0, {"alb": 100, "app": 100}, "ecs-service telemetry_silent, healthy", False)
+        breaches(e, 0, {"alb": None, "app": None}, "ecs-service telemetry_silent, no traffic", False)
+
+
 def main() -> int:
     check_ecs()
     check_lambda()
     check_sam()
+    check_telemetry_loss()
     for f in findings:
         print(f"  {f}")
-    print(f"  rollback alarms: ecs-service, lambda-function, template.yaml checked, {len(findings)} findings")
+    print(f"  rollback and telemetry alarms: ecs-service, lambda-function, template.yaml checked, {len(findings)} findings")
     return 1 if findings else 0
 
 

@@ -145,14 +145,31 @@ resource "aws_ecs_task_definition" "this" {
           awslogs-group         = module.logs.name
           awslogs-region        = local.region
           awslogs-stream-prefix = local.app_container
+          # Non-blocking: a slow CloudWatch Logs must never stall the app's
+          # stdout, and so its requests. When the buffer fills, the driver
+          # drops lines (logs, and EMF metrics with trace_export = direct);
+          # docs/telemetry.md says what is lost.
+          mode            = "non-blocking"
+          max-buffer-size = var.log_buffer_size
         }
       }
     }
     ], local.collector ? [
     {
-      name      = local.collector_container
-      image     = var.collector_image
-      essential = true
+      name  = local.collector_container
+      image = var.collector_image
+      # Not essential: a collector crash must not stop the task and cut the
+      # requests it serves. Instead ECS restarts the collector in place (the
+      # restart policy below, within seconds); the app only starts once the
+      # collector is HEALTHY (dependsOn); spans the app cannot export meanwhile
+      # are counted (otel.sdk.exporter.span.exported with error.type) and the
+      # telemetry alarms of monitoring.tf notify, the telemetry-silent one when
+      # the ALB serves traffic and no app metric arrives.
+      essential = false
+      restartPolicy = {
+        enabled              = true
+        restartAttemptPeriod = 60
+      }
       # Hard limit: the configuration's memory_limiter is sized against it.
       memory = var.collector_memory
       # The image (FROM scratch) sets no USER: run it as an unprivileged uid.
@@ -182,6 +199,8 @@ resource "aws_ecs_task_definition" "this" {
           awslogs-group         = module.logs.name
           awslogs-region        = local.region
           awslogs-stream-prefix = local.collector_container
+          mode                  = "non-blocking"
+          max-buffer-size       = var.log_buffer_size
         }
       }
     }

@@ -25,6 +25,24 @@ locals {
     [aws_cloudwatch_metric_alarm.unhealthy_hosts.alarm_name, aws_cloudwatch_metric_alarm.no_healthy_hosts.alarm_name],
   )
 
+  # Telemetry the SDK lost, summed over error.type whatever its values (Metrics
+  # Insights: an alarm cannot name dimension values it does not know).
+  telemetry_loss = {
+    spans-dropped = {
+      metric = "otel.sdk.processor.span.processed"
+      what   = "spans dropped before export (the queue was full)"
+    }
+    span-exports-failed = {
+      metric = "otel.sdk.exporter.span.exported"
+      what   = "spans whose export failed"
+    }
+    metric-exports-failed = {
+      metric = "otel.sdk.exporter.metric_data_point.exported"
+      what   = "metric data points whose export failed"
+    }
+  }
+  loss_query = { for k, v in local.telemetry_loss : k => "SELECT SUM(\"${v.metric}\") FROM SCHEMA(\"${local.metrics_namespace}\", \"error.type\", \"service.name\") WHERE \"service.name\" = '${local.service}'" }
+
   container_metric = {
     for pair in setproduct(["ContainerCpuUtilized", "ContainerMemoryUtilized"], [local.app_container, local.collector_container]) :
     "${pair[0]}-${pair[1]}" => ["ECS/ContainerInsights", pair[0], "ClusterName", aws_ecs_cluster.this.name, "ServiceName", var.name, "ContainerName", pair[1]]
@@ -98,6 +116,28 @@ resource "aws_cloudwatch_dashboard" "this" {
             concat(["AWS/ApplicationELB", "HealthyHostCount"], local.lb_dimensions, [{ stat = "Minimum", label = "healthy (min)" }]),
             concat(["AWS/ApplicationELB", "UnHealthyHostCount"], local.lb_dimensions, [{ label = "unhealthy (max)" }]),
           ]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 24, width = 24, height = 6
+        properties = {
+          title = "Telemetry lost per 5 minutes, by error.type (spans dropped, span and metric exports failed)", region = local.region, period = 300, stat = "Sum"
+          metrics = [for k, v in local.telemetry_loss : [{
+            expression = "SELECT SUM(\"${v.metric}\") FROM SCHEMA(\"${local.metrics_namespace}\", \"error.type\", \"service.name\") WHERE \"service.name\" = '${local.service}' GROUP BY \"error.type\""
+            id         = replace(k, "-", "_")
+            label      = k
+          }]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 30, width = 12, height = 6
+        properties = {
+          title = "Telemetry exported per 5 minutes (all outcomes)", region = local.region, period = 300, stat = "Sum"
+          metrics = [for k, v in local.telemetry_loss : [{
+            expression = "SELECT SUM(\"${v.metric}\") FROM SCHEMA(\"${local.metrics_namespace}\", \"service.name\") WHERE \"service.name\" = '${local.service}'"
+            id         = "all_${replace(k, "-", "_")}"
+            label      = v.metric
+          }]]
         }
       },
       {
@@ -289,6 +329,80 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
   tags                = var.tags
+}
+
+# Telemetry loss notifies (alarm_topic_arn); it does not roll a deployment
+# back, since the requests themselves were served. No data: nothing lost.
+resource "aws_cloudwatch_metric_alarm" "telemetry_loss" {
+  for_each = local.telemetry_loss
+
+  alarm_name          = "${var.name}-telemetry-${each.key}"
+  alarm_description   = "The app lost telemetry: ${each.value.what} (${each.value.metric} with error.type)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "lost"
+    expression  = local.loss_query[each.key]
+    label       = each.value.what
+    period      = 300
+    return_data = true
+  }
+
+  tags = var.tags
+}
+
+# The collector exporting into nothing: the ALB served requests for 5 minutes
+# and no request metric of the app arrived (a crashed or misconfigured
+# collector loses the app's metrics with its spans, so the SDK's own counts
+# above cannot report it). A quiet ALB is not evidence: no data, no alarm.
+resource "aws_cloudwatch_metric_alarm" "telemetry_silent" {
+  count = local.collector ? 1 : 0
+
+  alarm_name          = "${var.name}-telemetry-silent"
+  alarm_description   = "The ALB served requests but no app metrics arrived: the collector sidecar is down or exports into nothing."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 5
+  datapoints_to_alarm = 5
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "silent"
+    expression  = "IF(FILL(alb, 0) > 0 AND FILL(app, 0) == 0, 1, 0)"
+    label       = "ALB requests without app metrics"
+    return_data = true
+  }
+
+  metric_query {
+    id = "alb"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = { LoadBalancer = aws_lb.this.arn_suffix, TargetGroup = aws_lb_target_group.this.arn_suffix }
+      stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  metric_query {
+    id = "app"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "http.server.request.duration"
+      dimensions  = { "service.name" = local.service }
+      stat        = "SampleCount"
+      period      = 60
+    }
+  }
+
+  tags = var.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "latency" {

@@ -405,6 +405,18 @@ variable "log_retention_in_days" {
   default     = 365
 }
 
+variable "log_buffer_size" {
+  type        = string
+  description = "max-buffer-size of the awslogs driver (non-blocking mode) for each container: what it holds while CloudWatch Logs is slow; lines beyond it are dropped."
+  default     = "25m"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]*[kmg]$", var.log_buffer_size))
+    error_message = "log_buffer_size must be a size such as 25m (k, m or g)."
+  }
+}
+
 variable "log_kms_key_arn" {
   type        = string
   description = "KMS key for the log group; null creates a dedicated one."

@@ -12,6 +12,24 @@ locals {
   service           = module.app_environment.variables["OTEL_SERVICE_NAME"]
   alarm_actions     = var.alarm_topic_arn == null ? [] : [var.alarm_topic_arn]
 
+  # Telemetry the SDK lost, summed over error.type whatever its values (Metrics
+  # Insights: an alarm cannot name dimension values it does not know).
+  telemetry_loss = {
+    spans-dropped = {
+      metric = "otel.sdk.processor.span.processed"
+      what   = "spans dropped before export (the queue was full)"
+    }
+    span-exports-failed = {
+      metric = "otel.sdk.exporter.span.exported"
+      what   = "spans whose export failed"
+    }
+    metric-exports-failed = {
+      metric = "otel.sdk.exporter.metric_data_point.exported"
+      what   = "metric data points whose export failed"
+    }
+  }
+  loss_schema = "SCHEMA(\"${local.metrics_namespace}\", \"error.type\", \"function_name\", \"service\") WHERE \"service\" = '${local.service}' AND \"function_name\" = '${var.function_name}'"
+
   # AWS/Lambda's dimensions for invocations through the alias, by the version that ran them.
   version_dimensions = {
     FunctionName    = var.function_name
@@ -98,6 +116,17 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title   = "Errors and throttles by version (through the alias)", region = local.region, period = 60, stat = "Sum"
           metrics = [for m in ["Errors", "Throttles", "Invocations"] : [{ expression = "SEARCH('{AWS/Lambda,FunctionName,Resource,ExecutedVersion} MetricName=\"${m}\" FunctionName=\"${var.function_name}\" Resource=\"${var.function_name}:${var.alias_name}\"', 'Sum', 60)", id = lower(m), label = m }]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 24, width = 12, height = 6
+        properties = {
+          title = "Telemetry lost per 5 minutes, by error.type", region = local.region, period = 300, stat = "Sum"
+          metrics = [for k, v in local.telemetry_loss : [{
+            expression = "SELECT SUM(\"${v.metric}\") FROM ${local.loss_schema} GROUP BY \"error.type\""
+            id         = replace(k, "-", "_")
+            label      = k
+          }]]
         }
       },
       {
@@ -224,6 +253,31 @@ resource "aws_cloudwatch_metric_alarm" "version_errors" {
   lifecycle {
     ignore_changes = [metric_query]
   }
+}
+
+# Telemetry loss notifies (alarm_topic_arn); it is no reason to roll a
+# version back, its requests were served. No data: nothing lost.
+resource "aws_cloudwatch_metric_alarm" "telemetry_loss" {
+  for_each = local.telemetry_loss
+
+  alarm_name          = "${var.function_name}-telemetry-${each.key}"
+  alarm_description   = "The function lost telemetry: ${each.value.what} (${each.value.metric} with error.type)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "lost"
+    expression  = "SELECT SUM(\"${each.value.metric}\") FROM ${local.loss_schema}"
+    label       = each.value.what
+    period      = 300
+    return_data = true
+  }
+
+  tags = var.tags
 }
 
 resource "aws_cloudwatch_metric_alarm" "latency" {

@@ -62,3 +62,8 @@ output "version_alarm_names" {
   description = "Of alarm_names, those deploy-lambda.sh points at the version it publishes (pass them as --version-alarms)."
   value       = local.version_alarms
 }
+
+output "telemetry_alarm_names" {
+  description = "Alarms that only notify alarm_topic_arn: telemetry the function lost (spans dropped, span or metric exports failed)."
+  value       = [for k in sort(keys(local.telemetry_loss)) : aws_cloudwatch_metric_alarm.telemetry_loss[k].alarm_name]
+}
