@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
   cat <<EOF
-Usage: $PROG [--function NAME] [--alias NAME] [--zip PATH] [--description TEXT]
+Usage: $PROG [--function NAME] [--alias NAME] [--zip PATH] [--code-sha256 B64] [--description TEXT]
        [--alarms A,B] [--version-alarms A] [--canary-percent N] [--checks N] [--interval SECONDS]
        [--region REGION] [--dry-run]
 
@@ -38,6 +38,8 @@ Options:
   --alias NAME        alias to move (default live)
   --zip PATH          zip from build-lambda-zip.sh
                       (default: <repo>/target/lambda/axum-xray-otel/bootstrap.zip)
+  --code-sha256 B64   base64 SHA-256 the zip must have (the build's; Lambda's CodeSha256):
+                      the upload is checked against it before anything is published
   --description TEXT  description of the published version, e.g. the commit SHA
   --alarms A,B        CloudWatch alarms that stop the canary (terraform output alarm_names)
   --version-alarms A  of those, the alarms on one version's metrics (dimension ExecutedVersion,
@@ -51,7 +53,7 @@ Options:
   -h, --help          show this help
 
 Environment (flags win):
-  LAMBDA_FUNCTION, LAMBDA_ALIAS, LAMBDA_ZIP, LAMBDA_ALARMS, LAMBDA_VERSION_ALARMS, AWS_REGION
+  LAMBDA_FUNCTION, LAMBDA_ALIAS, LAMBDA_ZIP, LAMBDA_CODE_SHA256, LAMBDA_ALARMS, LAMBDA_VERSION_ALARMS, AWS_REGION
 EOF
 }
 
@@ -59,6 +61,7 @@ function_name="${LAMBDA_FUNCTION:-}"
 alias_name="${LAMBDA_ALIAS:-live}"
 zip="${LAMBDA_ZIP:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/lambda/axum-xray-otel/bootstrap.zip}"
 description=""
+expected_sha="${LAMBDA_CODE_SHA256:-}"
 region="${AWS_REGION:-}"
 alarms="${LAMBDA_ALARMS:-}"
 version_alarms="${LAMBDA_VERSION_ALARMS:-}"
@@ -71,6 +74,7 @@ while [[ $# -gt 0 ]]; do
     --alias) alias_name="$(flag_value "$@")"; shift ;;
     --zip) zip="$(flag_value "$@")"; shift ;;
     --description) description="$(flag_value "$@")"; shift ;;
+    --code-sha256) expected_sha="$(flag_value "$@")"; shift ;;
     --region) region="$(flag_value "$@")"; shift ;;
     --alarms) alarms="$(flag_value "$@")"; shift ;;
     --version-alarms) version_alarms="$(flag_value "$@")"; shift ;;
@@ -114,6 +118,9 @@ else
   code_sha="$(aws lambda update-function-code "${common[@]}" --zip-file "fileb://$zip" --output json |
     jq -r '.CodeSha256 // empty')" || die "aws lambda update-function-code failed"
   [[ -n "$code_sha" ]] || die "update-function-code returned no CodeSha256"
+  # The zip Lambda received is the one the build made, byte for byte.
+  [[ -z "$expected_sha" || "$code_sha" == "$expected_sha" ]] ||
+    die "the uploaded code has SHA-256 $code_sha, not the built $expected_sha; nothing published"
   log "waiting for the update of $function_name"
   aws lambda wait function-updated-v2 "${common[@]}" || die "function $function_name did not finish updating"
 fi

@@ -208,6 +208,58 @@ test_image_without_repository_url_says_so() {
   assert_calls </dev/null
 }
 
+test_image_output_builds_an_archive_without_aws_or_registry() {
+  vars=()
+  run_script build-push-image.sh --tag "$sha" --file "$T/Dockerfile" --output "$T/image.tar"
+  assert_status 0
+  assert_stdout "$digest"
+  assert_calls <<EOF
+docker buildx build --platform linux/arm64 --file $T/Dockerfile --label org.opencontainers.image.revision=$sha --metadata-file * --output type=oci?,dest=$T/image.tar $repo
+EOF
+}
+
+test_image_archive_is_pushed_with_its_digest_unchanged() {
+  : >"$T/image.tar"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar" --digest "$digest"
+  assert_status 0
+  assert_stdout "$repo_url@$digest"
+  assert_calls <<EOF
+aws ecr describe-images --repository-name axum-xray-otel --image-ids imageTag=$sha --region eu-west-1 --output json
+aws ecr get-login-password --region eu-west-1
+skopeo login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+skopeo copy --all --preserve-digests --digestfile * oci-archive:$T/image.tar docker://$repo_url:$sha
+EOF
+  [[ "$(cat "$T/state/skopeo-login.stdin")" == fake-ecr-password ]] ||
+    fail "skopeo login did not get the password on stdin"
+  if grep -q '^docker' "$T/state/calls.log"; then fail "docker ran: the push job must not build"; fi
+}
+
+test_image_archive_fails_when_the_registry_digest_differs() {
+  : >"$T/image.tar"
+  printf 'sha256:%064d' 1 >"$T/fixtures/skopeo-copy-digest.txt"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar" --digest "$digest"
+  assert_status 1
+  assert_stdout ""
+  assert_stderr_has "not the built $digest"
+}
+
+test_image_archive_refuses_a_tag_that_holds_another_image() {
+  rm "$T/fixtures/ecr-describe-images.exit"
+  : >"$T/image.tar"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar" --digest "$digest"
+  assert_status 1
+  assert_stderr_has "holds sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, not the built $digest; nothing pushed"
+  if grep -q '^skopeo' "$T/state/calls.log"; then fail "skopeo ran"; fi
+}
+
+test_image_archive_needs_a_digest() {
+  : >"$T/image.tar"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar"
+  assert_status 2
+  assert_stderr_has '--archive needs --digest sha256:<64 hex digits>'
+  assert_calls </dev/null
+}
+
 test_image_without_docker_says_so() {
   rm "$T/bin/docker"
   run_script build-push-image.sh --tag "$sha" --file "$T/Dockerfile"
@@ -339,6 +391,16 @@ aws lambda publish-version --function-name axum-xray-otel --region eu-west-1 --c
 aws lambda wait published-version-active --function-name axum-xray-otel --region eu-west-1 --qualifier 13
 aws lambda update-alias --function-name axum-xray-otel --region eu-west-1 --name live --function-version 13 --output json
 EOF
+}
+
+test_lambda_publishes_only_the_built_zip() {
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --code-sha256 q1mTn4qnIHaGQMSKJ8rFyzFH0Y3cXeTrlz1kIxRNhsc=
+  assert_status 0
+  assert_stdout 13
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --code-sha256 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+  assert_status 1
+  assert_stderr_has 'the uploaded code has SHA-256 q1mTn4qnIHaGQMSKJ8rFyzFH0Y3cXeTrlz1kIxRNhsc=, not the built AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; nothing published'
+  [[ "$(grep -c 'publish-version' "$T/state/calls.log")" == 1 ]] || fail "the second run published"
 }
 
 test_lambda_alias_comes_from_the_environment() {
