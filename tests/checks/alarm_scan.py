@@ -365,6 +365,20 @@ def check_telemetry_loss() -> None:
         if "local.telemetry_loss" not in dashboard:
             finding(f"{path.name}: the dashboard does not show the lost telemetry")
 
+    template = load_template(ROOT / "template.yaml")
+    resources = template["Resources"]
+    listed = str([v["Properties"].get("DeploymentPreference") for v in resources.values()
+                  if v["Type"] == "AWS::Serverless::Function"])
+    for metric in LOSS_METRICS:
+        found = [name for name, res in resources.items() if res["Type"] == "AWS::CloudWatch::Alarm"
+                 and f'SELECT SUM("{metric}")' in str(res["Properties"].get("Metrics"))
+                 and "error.type" in str(res["Properties"].get("Metrics"))]
+        if not found:
+            finding(f"template.yaml: no telemetry-loss alarm on {metric} by error.type")
+        for name in found:
+            if name in listed:
+                finding(f"template.yaml: {name} rolls deployments back; it must only notify")
+
     config = (ROOT / "config/ecs.yaml").read_text()
     for metric in LOSS_METRICS:
         selector = "^" + metric.replace(".", "\\\\.") + "$"
