@@ -136,7 +136,12 @@ def evaluate(expression: str, values: dict[str, float | None]) -> float:
 
 
 def breaches(expression: str, threshold: float, values: dict, what: str, expect: bool) -> None:
-    value = evaluate(expression, values)
+    try:
+        value = evaluate(expression, values)
+    except TypeError:
+        # A missing datapoint used without FILL: CloudWatch then computes nothing at all.
+        finding(f"{what}: the expression yields no datapoint when a metric is missing (FILL it): {expression}")
+        return
     if (value > threshold) != expect:
         finding(f"{what}: the alarm reads {value:g} against threshold {threshold:g}, "
                 f"so it {'does not fire' if expect else 'fires'}")
