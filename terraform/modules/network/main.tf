@@ -113,6 +113,12 @@ resource "aws_route_table" "private" {
   tags   = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}" })
 }
 
+# Stacks made when there was one private route table keep it as the first zone's.
+moved {
+  from = aws_route_table.private
+  to   = aws_route_table.private[0]
+}
+
 resource "aws_route" "private_nat" {
   count = var.enable_nat_gateway ? 2 : 0
 
