@@ -4,7 +4,9 @@
 # - no IAM policy statement grants a wildcard action ("*" or "service:*");
 # - every ECS container runs as a non-root user with a read-only root filesystem, and the
 #   image's last USER is not root;
-# - Lambda function URLs default to AWS_IAM (terraform module, example, SAM parameter);
+# - Lambda function URLs default to AWS_IAM (terraform module, example, SAM parameter), and NONE
+#   needs an explicit opt-in (allow_public_url / AllowPublicUrl, default false);
+# - the ALB: HTTPS unless allow_insecure_http (default false) waives it, WAF on by default;
 # - the GitHub OIDC trust matches sub and aud with StringEquals, never StringLike;
 # - every log group has a retention, and no retention defaults to 0 (never expire);
 # - with policy_scan.py (HCL and YAML parsed): Resource "*" only for actions without a
@@ -102,6 +104,46 @@ function_url_defaults_to_iam() {
   return "$ok"
 }
 
+public_url_needs_opt_in() {
+  local ok=0 file value
+  for file in terraform/modules/lambda-function/variables.tf terraform/examples/lambda/variables.tf; do
+    value="$(tf_default "$file" allow_public_url)"
+    if [[ "$value" != false ]]; then
+      finding "$file: allow_public_url defaults to ${value:-nothing}, not false"
+      ok=1
+    fi
+  done
+  if ! grep -qF 'var.url_auth_type != "NONE" || var.allow_public_url' terraform/modules/lambda-function/variables.tf; then
+    finding "lambda-function: no validation refusing url_auth_type NONE without allow_public_url"
+    ok=1
+  fi
+  if ! grep -A3 -E '^  AllowPublicUrl:' template.yaml | grep -qE '^    Default: "false"$' ||
+    ! grep -A4 -E '^  PublicUrlNeedsOptIn:' template.yaml | grep -qF 'Assert: !Equals [!Ref AllowPublicUrl, "true"]'; then
+    finding "template.yaml: FunctionUrlAuthType NONE is not refused without AllowPublicUrl \"true\" (Rules)"
+    ok=1
+  fi
+  return "$ok"
+}
+
+alb_https_and_waf_by_default() {
+  local ok=0 file
+  for file in terraform/modules/ecs-service/variables.tf terraform/examples/fargate/variables.tf; do
+    [[ "$(tf_default "$file" allow_insecure_http)" == false ]] ||
+      { finding "$file: allow_insecure_http does not default to false"; ok=1; }
+    [[ "$(tf_default "$file" waf_enabled)" == true ]] ||
+      { finding "$file: waf_enabled does not default to true"; ok=1; }
+  done
+  if ! grep -qF 'var.certificate_arn != null || var.allow_insecure_http' terraform/modules/ecs-service/variables.tf; then
+    finding "ecs-service: no validation refusing a plan without certificate_arn or allow_insecure_http"
+    ok=1
+  fi
+  if ! grep -qF 'type             = local.https ? "redirect" : "forward"' terraform/modules/ecs-service/alb.tf; then
+    finding "ecs-service: the HTTP listener does not redirect when a certificate is given"
+    ok=1
+  fi
+  return "$ok"
+}
+
 # Each `condition { test = ...; variable = ... }` in the OIDC module as "test variable".
 oidc_conditions() {
   awk '
@@ -166,6 +208,8 @@ log_groups_expire() {
 check "no wildcard IAM actions" no_wildcard_actions
 check "containers non-root, read-only" containers_non_root_read_only
 check "function URL defaults to AWS_IAM" function_url_defaults_to_iam
+check "public function URL only on explicit opt-in" public_url_needs_opt_in
+check "ALB: HTTPS unless waived, WAF on by default" alb_https_and_waf_by_default
 check "GitHub OIDC trust uses StringEquals on sub and aud" oidc_trust_is_exact
 check "log groups expire" log_groups_expire
 check "Resource \"*\" only where IAM has no resource type" python3 tests/checks/policy_scan.py resources

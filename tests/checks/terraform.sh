@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Static checks of terraform/: formatting, an offline schema check against the AWS
-# provider (tfcheck, when ../shared/tools is present) and checkov with no failed check.
+# provider (tfcheck, when ../shared/tools is present), checkov with no failed check, and
+# the rollback alarms of terraform/ and template.yaml parsed (tests/checks/alarm_scan.py).
 # Usage: tests/checks/terraform.sh
 set -euo pipefail
 
@@ -33,6 +34,10 @@ bin="$(bash "$repo/tests/tools.sh")"
 # Skips are allowed only inline (#checkov:skip=ID:reason) next to the resource.
 ran+=("checkov")
 "$bin/checkov" -d terraform --skip-download --quiet --compact || failed+=("checkov")
+
+echo "== rollback alarms"
+ran+=("alarms")
+"$bin/python" tests/checks/alarm_scan.py || failed+=("alarms")
 
 if ((${#failed[@]})); then
   echo "terraform checks: FAILED (${failed[*]})"

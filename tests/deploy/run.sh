@@ -208,6 +208,58 @@ test_image_without_repository_url_says_so() {
   assert_calls </dev/null
 }
 
+test_image_output_builds_an_archive_without_aws_or_registry() {
+  vars=()
+  run_script build-push-image.sh --tag "$sha" --file "$T/Dockerfile" --output "$T/image.tar"
+  assert_status 0
+  assert_stdout "$digest"
+  assert_calls <<EOF
+docker buildx build --platform linux/arm64 --file $T/Dockerfile --label org.opencontainers.image.revision=$sha --metadata-file * --output type=oci?,dest=$T/image.tar $repo
+EOF
+}
+
+test_image_archive_is_pushed_with_its_digest_unchanged() {
+  : >"$T/image.tar"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar" --digest "$digest"
+  assert_status 0
+  assert_stdout "$repo_url@$digest"
+  assert_calls <<EOF
+aws ecr describe-images --repository-name axum-xray-otel --image-ids imageTag=$sha --region eu-west-1 --output json
+aws ecr get-login-password --region eu-west-1
+skopeo login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com
+skopeo copy --all --preserve-digests --digestfile * oci-archive:$T/image.tar docker://$repo_url:$sha
+EOF
+  [[ "$(cat "$T/state/skopeo-login.stdin")" == fake-ecr-password ]] ||
+    fail "skopeo login did not get the password on stdin"
+  if grep -q '^docker' "$T/state/calls.log"; then fail "docker ran: the push job must not build"; fi
+}
+
+test_image_archive_fails_when_the_registry_digest_differs() {
+  : >"$T/image.tar"
+  printf 'sha256:%064d' 1 >"$T/fixtures/skopeo-copy-digest.txt"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar" --digest "$digest"
+  assert_status 1
+  assert_stdout ""
+  assert_stderr_has "not the built $digest"
+}
+
+test_image_archive_refuses_a_tag_that_holds_another_image() {
+  rm "$T/fixtures/ecr-describe-images.exit"
+  : >"$T/image.tar"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar" --digest "$digest"
+  assert_status 1
+  assert_stderr_has "holds sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, not the built $digest; nothing pushed"
+  if grep -q '^skopeo' "$T/state/calls.log"; then fail "skopeo ran"; fi
+}
+
+test_image_archive_needs_a_digest() {
+  : >"$T/image.tar"
+  run_script build-push-image.sh --tag "$sha" --archive "$T/image.tar"
+  assert_status 2
+  assert_stderr_has '--archive needs --digest sha256:<64 hex digits>'
+  assert_calls </dev/null
+}
+
 test_image_without_docker_says_so() {
   rm "$T/bin/docker"
   run_script build-push-image.sh --tag "$sha" --file "$T/Dockerfile"
@@ -341,6 +393,16 @@ aws lambda update-alias --function-name axum-xray-otel --region eu-west-1 --name
 EOF
 }
 
+test_lambda_publishes_only_the_built_zip() {
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --code-sha256 q1mTn4qnIHaGQMSKJ8rFyzFH0Y3cXeTrlz1kIxRNhsc=
+  assert_status 0
+  assert_stdout 13
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --code-sha256 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
+  assert_status 1
+  assert_stderr_has 'the uploaded code has SHA-256 q1mTn4qnIHaGQMSKJ8rFyzFH0Y3cXeTrlz1kIxRNhsc=, not the built AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=; nothing published'
+  [[ "$(grep -c 'publish-version' "$T/state/calls.log")" == 1 ]] || fail "the second run published"
+}
+
 test_lambda_alias_comes_from_the_environment() {
   vars+=(LAMBDA_ALIAS=canary)
   run_script deploy-lambda.sh --zip "$T/bootstrap.zip"
@@ -436,6 +498,56 @@ test_lambda_canary_does_not_start_when_the_alarms_cannot_be_read() {
   assert_status 1
   assert_stderr_has 'cannot read alarms fn-5xx-rate,fn-p99-latency; nothing shifted'
   if grep -q 'update-alias' "$T/state/calls.log"; then fail "the alias was moved"; fi
+}
+
+# The per-version alarm as describe-alarms returns it (state fields included), on version 12.
+version_alarm() {
+  cat >"$T/fixtures/cloudwatch-describe-alarms.1.json" <<'JSON'
+{"MetricAlarms": [{"AlarmName": "fn-live-version-errors", "AlarmArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:fn-live-version-errors",
+  "StateValue": "ALARM", "StateReason": "old", "ActionsEnabled": true, "OKActions": [], "AlarmActions": [],
+  "InsufficientDataActions": [], "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "Threshold": 5.0,
+  "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+  "Metrics": [{"Id": "rate", "Expression": "100 * errors / invocations", "ReturnData": true},
+    {"Id": "errors", "ReturnData": false, "MetricStat": {"Stat": "Sum", "Period": 60, "Metric": {"Namespace": "AWS/Lambda",
+      "MetricName": "Errors", "Dimensions": [{"Name": "FunctionName", "Value": "fn"},
+      {"Name": "Resource", "Value": "fn:live"}, {"Name": "ExecutedVersion", "Value": "12"}]}}}]}],
+ "CompositeAlarms": []}
+JSON
+}
+
+test_lambda_canary_points_the_version_alarm_at_the_new_version_first() {
+  version_alarm
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate,fn-live-version-errors \
+    --version-alarms fn-live-version-errors --checks 1 --interval 0
+  assert_status 0
+  assert_stdout 13
+  assert_stderr_has 'alarm fn-live-version-errors now watches version 13'
+  local put="$T/state/cloudwatch-put-metric-alarm.input.json"
+  [[ "$(jq -c '[.Metrics[1].MetricStat.Metric.Dimensions[] | .Value]' "$put")" == '["fn","fn:live","13"]' ]] ||
+    fail "put-metric-alarm dimensions: $(jq -c . "$put")"
+  [[ "$(jq -r '[.AlarmName, .Threshold, .TreatMissingData, has("StateValue"), has("AlarmArn")] | join(" ")' "$put")" == \
+    "fn-live-version-errors 5 notBreaching false false" ]] || fail "put-metric-alarm definition: $(jq -c . "$put")"
+  grep -n 'cloudwatch\|update-alias' "$T/state/calls.log" | cut -d' ' -f2-4 | paste -sd, >"$T/state/order"
+  [[ "$(cat "$T/state/order")" == "cloudwatch describe-alarms --region,cloudwatch put-metric-alarm --region,cloudwatch set-alarm-state --region,cloudwatch describe-alarms --region,lambda update-alias --function-name,cloudwatch describe-alarms --region,lambda update-alias --function-name" ]] ||
+    fail "calls in this order expected: retarget, reset, check, shift, check, promote; got $(cat "$T/state/order")"
+}
+
+test_lambda_canary_refuses_a_version_alarm_it_does_not_watch() {
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate --version-alarms fn-live-version-errors
+  assert_status 2
+  assert_stderr_has '--version-alarms fn-live-version-errors is not one of --alarms'
+  if grep -q 'lambda ' "$T/state/calls.log" 2>/dev/null; then fail "the function was touched"; fi
+}
+
+test_lambda_canary_stops_when_the_version_alarm_has_no_version_dimension() {
+  printf '%s\n' '{"MetricAlarms": [{"AlarmName": "fn-5xx-rate", "Namespace": "AWS/Lambda", "MetricName": "Errors",
+    "Dimensions": [{"Name": "FunctionName", "Value": "fn"}], "Statistic": "Sum", "Period": 60,
+    "EvaluationPeriods": 1, "Threshold": 1, "ComparisonOperator": "GreaterThanThreshold"}], "CompositeAlarms": []}' \
+    >"$T/fixtures/cloudwatch-describe-alarms.1.json"
+  run_script deploy-lambda.sh --zip "$T/bootstrap.zip" --alarms fn-5xx-rate --version-alarms fn-5xx-rate
+  assert_status 1
+  assert_stderr_has 'cannot point alarm fn-5xx-rate at version 13; nothing shifted'
+  if grep -q 'update-alias\|put-metric-alarm' "$T/state/calls.log"; then fail "the alias or the alarm was changed"; fi
 }
 
 # --- smoke-test.sh ---

@@ -2,8 +2,10 @@ module "network" {
   source = "../../modules/network"
   count  = var.create_vpc ? 1 : 0
 
-  name               = var.name
-  enable_nat_gateway = var.enable_nat_gateway
+  name                = var.name
+  enable_nat_gateway  = var.enable_nat_gateway
+  nat_gateway_per_az  = var.nat_gateway_per_az
+  interface_endpoints = var.interface_endpoints
 }
 
 locals {
@@ -42,6 +44,9 @@ module "ecs_service" {
   collector_config = file("${path.module}/../../../config/ecs.yaml")
 
   certificate_arn         = var.certificate_arn
+  allow_insecure_http     = var.allow_insecure_http
+  waf_enabled             = var.waf_enabled
+  access_logs_enabled     = var.access_logs_enabled
   alb_deletion_protection = var.alb_deletion_protection
   access_logs_bucket      = var.access_logs_bucket
 

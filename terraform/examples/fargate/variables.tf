@@ -40,6 +40,20 @@ variable "enable_nat_gateway" {
   nullable    = false
 }
 
+variable "nat_gateway_per_az" {
+  type        = bool
+  description = "With create_vpc: one NAT gateway per zone (twice the cost; a zone outage no longer cuts the other's egress)."
+  default     = false
+  nullable    = false
+}
+
+variable "interface_endpoints" {
+  type        = bool
+  description = "With create_vpc: interface endpoints for X-Ray, Logs, ECR, STS and SSM (AWS traffic off the NAT gateway)."
+  default     = false
+  nullable    = false
+}
+
 variable "vpc_id" {
   type        = string
   description = "Existing VPC, when create_vpc is false."
@@ -77,8 +91,29 @@ variable "private_subnet_ids" {
 
 variable "certificate_arn" {
   type        = string
-  description = "ACM certificate for HTTPS on the ALB; null serves plain HTTP."
+  description = "ACM certificate for HTTPS on the ALB (HTTP then redirects); null needs allow_insecure_http = true."
   default     = null
+}
+
+variable "allow_insecure_http" {
+  type        = bool
+  description = "Serve plain HTTP without a certificate (a test stack); the plan fails with neither."
+  default     = false
+  nullable    = false
+}
+
+variable "waf_enabled" {
+  type        = bool
+  description = "WAF web ACL (AWS managed rules, per-IP rate limit) in front of the ALB."
+  default     = true
+  nullable    = false
+}
+
+variable "access_logs_enabled" {
+  type        = bool
+  description = "ALB access logs in an S3 bucket the stack creates (ignored when access_logs_bucket is set)."
+  default     = false
+  nullable    = false
 }
 
 variable "alb_deletion_protection" {

@@ -22,6 +22,9 @@ module "lambda_function" {
   timeout        = var.timeout
   url_auth_type  = var.url_auth_type
 
+  allow_public_url               = var.allow_public_url
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+
   trace_export           = var.trace_export
   deployment_environment = var.deployment_environment
   environment            = var.app_environment

@@ -59,6 +59,7 @@ output "github_actions_variables" {
     LAMBDA_FUNCTION_URL           = module.lambda_function.url
     LAMBDA_FUNCTION_URL_AUTH_TYPE = module.lambda_function.url_auth_type
     LAMBDA_ALARMS                 = join(",", module.lambda_function.alarm_names)
+    LAMBDA_VERSION_ALARMS         = join(",", module.lambda_function.version_alarm_names)
   }
 }
 

@@ -47,8 +47,20 @@ variable "timeout" {
 
 variable "url_auth_type" {
   type        = string
-  description = "AWS_IAM (signed requests only, the default) or NONE (public URL)."
+  description = "AWS_IAM (signed requests only, the default) or NONE (public URL; needs allow_public_url = true)."
   default     = "AWS_IAM"
+}
+
+variable "allow_public_url" {
+  type        = bool
+  description = "Set to true to allow url_auth_type = \"NONE\" (a public function URL)."
+  default     = false
+}
+
+variable "reserved_concurrent_executions" {
+  type        = number
+  description = "Concurrency reserved for and capping the function; -1 reserves none."
+  default     = 100
 }
 
 variable "trace_export" {

@@ -3,10 +3,15 @@
 # spelled out so the deployed configuration is readable in the console.
 locals {
   defaults = {
-    APP_TARGET                  = var.target
-    PORT                        = "8080"
-    SHUTDOWN_TIMEOUT_SECS       = "20"
-    REQUEST_TIMEOUT_SECS        = "15"
+    APP_TARGET = var.target
+    PORT       = "8080"
+    # One budget for the drain and both telemetry flushes; below the ECS stopTimeout.
+    SHUTDOWN_TIMEOUT_SECS = "25"
+    REQUEST_TIMEOUT_SECS  = "15"
+    # Keep-alive idle timeout: longer than the ALB's (60 s), so the ALB always closes first.
+    IDLE_TIMEOUT_SECS = "75"
+    # Requests served at once; the next ones get 503 at once instead of queueing.
+    MAX_IN_FLIGHT_REQUESTS      = "1024"
     USERS_LATENCY_MS            = "100"
     DATABASE_LATENCY_MS         = "200"
     EXTERNAL_URL                = "https://httpbin.org/delay/1"

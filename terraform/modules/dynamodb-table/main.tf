@@ -7,6 +7,18 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = "id"
   deletion_protection_enabled = var.deletion_protection
 
+  # On demand scales without a bound unless given one: these cap what a
+  # runaway client (or a retry storm) can read and write, and so what it costs.
+  # Requests above them are throttled and the app answers 503.
+  dynamic "on_demand_throughput" {
+    for_each = var.max_read_request_units == null && var.max_write_request_units == null ? [] : [1]
+
+    content {
+      max_read_request_units  = var.max_read_request_units
+      max_write_request_units = var.max_write_request_units
+    }
+  }
+
   attribute {
     name = "id"
     type = "N"

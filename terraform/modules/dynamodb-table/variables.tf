@@ -26,6 +26,28 @@ variable "kms_key_arn" {
   }
 }
 
+variable "max_read_request_units" {
+  type        = number
+  description = "Maximum read request units per second of the on-demand table; null leaves reads unbounded."
+  default     = 1000
+
+  validation {
+    condition     = var.max_read_request_units == null || try(var.max_read_request_units >= 1, false)
+    error_message = "max_read_request_units must be at least 1, or null."
+  }
+}
+
+variable "max_write_request_units" {
+  type        = number
+  description = "Maximum write request units per second of the on-demand table; null leaves writes unbounded."
+  default     = 1000
+
+  validation {
+    condition     = var.max_write_request_units == null || try(var.max_write_request_units >= 1, false)
+    error_message = "max_write_request_units must be at least 1, or null."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags added to the table."

@@ -1,5 +1,5 @@
 resource "aws_lb" "this" {
-  #checkov:skip=CKV2_AWS_28:a WAF web ACL is out of scope; associate one with aws_wafv2_web_acl_association
+  #checkov:skip=CKV2_AWS_76:the web ACL has KnownBadInputs (Log4j lookups); the check also wants AnonymousIpList, which blocks every client hosted in a cloud, where API callers run
   name                       = substr(var.name, 0, 32)
   load_balancer_type         = "application"
   internal                   = false
@@ -7,19 +7,23 @@ resource "aws_lb" "this" {
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
-  idle_timeout               = 60
+  # Shorter than the app's IDLE_TIMEOUT_SECS (precondition on the task definition).
+  idle_timeout = var.alb_idle_timeout
 
   dynamic "access_logs" {
-    for_each = var.access_logs_bucket == null ? [] : [var.access_logs_bucket]
+    for_each = local.access_logs_bucket == null ? [] : [local.access_logs_bucket]
 
     content {
       bucket  = access_logs.value
-      prefix  = var.access_logs_prefix
+      prefix  = local.access_logs_prefix
       enabled = true
     }
   }
 
   tags = var.tags
+
+  # The ALB checks that it may write to the bucket when access logs are turned on.
+  depends_on = [aws_s3_bucket_policy.access_logs]
 }
 
 resource "aws_lb_target_group" "this" {
@@ -49,13 +53,20 @@ resource "aws_lb_target_group" "this" {
       condition     = var.deregistration_delay < var.stop_timeout
       error_message = "deregistration_delay must be shorter than stop_timeout so requests drain before the task stops."
     }
+    # ECS sends SIGTERM only after the deregistration delay: a request the ALB
+    # sent just before deregistering must be able to finish in it.
+    precondition {
+      condition     = var.deregistration_delay >= local.request_timeout
+      error_message = "deregistration_delay must be at least REQUEST_TIMEOUT_SECS (the longest request)."
+    }
   }
 }
 
-# Without a certificate the listener serves plain HTTP; with one it only
+# Without a certificate the listener serves plain HTTP (only with
+# allow_insecure_http, see the certificate_arn validation); with one it only
 # redirects to HTTPS.
 resource "aws_lb_listener" "http" {
-  #checkov:skip=CKV_AWS_2:HTTPS needs a certificate (certificate_arn); once it is set this listener only redirects to HTTPS
+  #checkov:skip=CKV_AWS_2:with certificate_arn this listener only redirects to HTTPS; plain HTTP needs the explicit waiver allow_insecure_http
   load_balancer_arn = aws_lb.this.arn
   port              = 80
   protocol          = "HTTP"

@@ -19,6 +19,16 @@ locals {
     OTEL_METRICS_EXPORTER              = "emf"
   }
 
+  serve_environment = {
+    IDLE_TIMEOUT_SECS      = tostring(var.idle_timeout_secs)
+    SHUTDOWN_TIMEOUT_SECS  = tostring(var.shutdown_timeout_secs)
+    MAX_IN_FLIGHT_REQUESTS = tostring(var.max_in_flight_requests)
+  }
+  # What the app really gets (var.environment may override the variables above).
+  idle_timeout     = tonumber(module.app_environment.variables["IDLE_TIMEOUT_SECS"])
+  shutdown_timeout = tonumber(module.app_environment.variables["SHUTDOWN_TIMEOUT_SECS"])
+  request_timeout  = tonumber(module.app_environment.variables["REQUEST_TIMEOUT_SECS"])
+
   # Built from names rather than read from the service resource so the deploy
   # policy does not wait for the service to exist.
   service_arn         = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:service/${aws_ecs_cluster.this.name}/${var.name}"
@@ -33,7 +43,7 @@ module "app_environment" {
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
   # Fargate sets AWS_REGION too; spelled out because the binary requires it with USERS_TABLE.
-  overrides = merge(local.trace_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
+  overrides = merge(local.trace_environment, local.serve_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
 }
 
 module "logs" {
@@ -114,7 +124,7 @@ resource "aws_ecs_task_definition" "this" {
       essential              = true
       user                   = "65532"
       readonlyRootFilesystem = true
-      # Longer than SHUTDOWN_TIMEOUT_SECS so the app drains before SIGKILL.
+      # Longer than SHUTDOWN_TIMEOUT_SECS (drain + flushes) so the app exits before SIGKILL.
       stopTimeout  = var.stop_timeout
       portMappings = [{ containerPort = var.container_port, protocol = "tcp" }]
       environment  = module.app_environment.container_environment
@@ -135,14 +145,31 @@ resource "aws_ecs_task_definition" "this" {
           awslogs-group         = module.logs.name
           awslogs-region        = local.region
           awslogs-stream-prefix = local.app_container
+          # Non-blocking: a slow CloudWatch Logs must never stall the app's
+          # stdout, and so its requests. When the buffer fills, the driver
+          # drops lines (logs, and EMF metrics with trace_export = direct);
+          # docs/telemetry.md says what is lost.
+          mode            = "non-blocking"
+          max-buffer-size = var.log_buffer_size
         }
       }
     }
     ], local.collector ? [
     {
-      name      = local.collector_container
-      image     = var.collector_image
-      essential = true
+      name  = local.collector_container
+      image = var.collector_image
+      # Not essential: a collector crash must not stop the task and cut the
+      # requests it serves. Instead ECS restarts the collector in place (the
+      # restart policy below, within seconds); the app only starts once the
+      # collector is HEALTHY (dependsOn); spans the app cannot export meanwhile
+      # are counted (otel.sdk.exporter.span.exported with error.type) and the
+      # telemetry alarms of monitoring.tf notify, the telemetry-silent one when
+      # the ALB serves traffic and no app metric arrives.
+      essential = false
+      restartPolicy = {
+        enabled              = true
+        restartAttemptPeriod = 60
+      }
       # Hard limit: the configuration's memory_limiter is sized against it.
       memory = var.collector_memory
       # The image (FROM scratch) sets no USER: run it as an unprivileged uid.
@@ -172,6 +199,8 @@ resource "aws_ecs_task_definition" "this" {
           awslogs-group         = module.logs.name
           awslogs-region        = local.region
           awslogs-stream-prefix = local.collector_container
+          mode                  = "non-blocking"
+          max-buffer-size       = var.log_buffer_size
         }
       }
     }
@@ -181,10 +210,26 @@ resource "aws_ecs_task_definition" "this" {
 
   lifecycle {
     precondition {
-      condition     = tonumber(module.app_environment.variables["SHUTDOWN_TIMEOUT_SECS"]) < var.stop_timeout
+      condition     = local.shutdown_timeout < var.stop_timeout
       error_message = "SHUTDOWN_TIMEOUT_SECS must be shorter than stop_timeout, or ECS kills the app while it drains."
     }
+    precondition {
+      condition     = local.idle_timeout > var.alb_idle_timeout
+      error_message = "IDLE_TIMEOUT_SECS must be longer than alb_idle_timeout, or the app may close a connection the ALB is about to reuse (a 502)."
+    }
   }
+}
+
+# The zones of the given subnets: one zone would take the service (or the ALB)
+# down with it, which the variables' validation cannot see from ids alone.
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+  id       = each.value
+}
+
+data "aws_subnet" "public" {
+  for_each = toset(var.public_subnet_ids)
+  id       = each.value
 }
 
 resource "aws_ecs_service" "this" {
@@ -202,7 +247,9 @@ resource "aws_ecs_service" "this" {
   wait_for_steady_state              = false
 
   # A release whose tasks never become healthy, or that trips an alarm while
-  # it rolls out, goes back to the previous task definition by itself.
+  # it rolls out, goes back to the previous task definition by itself. The
+  # alarms see the app's 5xx rate, the ALB's target and ELB 5xx, unhealthy
+  # targets and p99 latency (monitoring.tf).
   deployment_circuit_breaker {
     enable   = true
     rollback = true
@@ -211,7 +258,7 @@ resource "aws_ecs_service" "this" {
   alarms {
     enable      = true
     rollback    = true
-    alarm_names = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+    alarm_names = local.rollback_alarms
   }
 
   network_configuration {
@@ -232,6 +279,15 @@ resource "aws_ecs_service" "this" {
   # owns the task count; Terraform must not roll either back.
   lifecycle {
     ignore_changes = [desired_count, task_definition]
+
+    precondition {
+      condition     = length(distinct([for s in data.aws_subnet.private : s.availability_zone])) >= 2
+      error_message = "private_subnet_ids are all in one availability zone; the tasks need subnets in at least two."
+    }
+    precondition {
+      condition     = length(distinct([for s in data.aws_subnet.public : s.availability_zone])) >= 2
+      error_message = "public_subnet_ids are all in one availability zone; the ALB needs subnets in at least two."
+    }
   }
 
   depends_on = [aws_lb_listener.http, aws_lb_listener.https, aws_iam_role_policy.execution]

@@ -94,6 +94,11 @@ output "dashboard_name" {
 }
 
 output "alarm_names" {
-  description = "Alarms that notify alarm_topic_arn and roll deployments back (5xx rate, p99 latency)."
-  value       = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+  description = "Alarms that notify alarm_topic_arn and roll deployments back (app 5xx rate, ALB target and ELB 5xx rates, unhealthy and no healthy targets, p99 latency)."
+  value       = local.rollback_alarms
+}
+
+output "telemetry_alarm_names" {
+  description = "Alarms that only notify alarm_topic_arn: telemetry the app lost (spans dropped, span or metric exports failed) and, with the collector, ALB traffic without app metrics."
+  value       = concat([for k in sort(keys(local.telemetry_loss)) : aws_cloudwatch_metric_alarm.telemetry_loss[k].alarm_name], aws_cloudwatch_metric_alarm.telemetry_silent[*].alarm_name)
 }

@@ -24,17 +24,17 @@ variable "public_subnet_ids" {
 
   validation {
     condition     = length(var.public_subnet_ids) >= 2 && alltrue([for s in var.public_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
-    error_message = "public_subnet_ids needs at least two subnet ids (an ALB spans two AZs)."
+    error_message = "public_subnet_ids needs at least two subnet ids, in two availability zones (an ALB spans two AZs)."
   }
 }
 
 variable "private_subnet_ids" {
   type        = list(string)
-  description = "Subnets of the tasks; they get no public IP and need a route to AWS APIs (NAT or VPC endpoints)."
+  description = "Subnets of the tasks, in at least two availability zones (checked at plan); they get no public IP and need a route to AWS APIs (NAT or VPC endpoints)."
 
   validation {
-    condition     = length(var.private_subnet_ids) >= 1 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
-    error_message = "private_subnet_ids needs at least one subnet id."
+    condition     = length(distinct(var.private_subnet_ids)) >= 2 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "private_subnet_ids needs at least two subnet ids, in two availability zones: in one zone, an AZ outage stops every task."
   }
 }
 
@@ -160,7 +160,7 @@ variable "collector_memory" {
 
 variable "stop_timeout" {
   type        = number
-  description = "Seconds ECS waits after SIGTERM before SIGKILL; longer than SHUTDOWN_TIMEOUT_SECS (20)."
+  description = "Seconds ECS waits after SIGTERM before SIGKILL (container stopTimeout); longer than shutdown_timeout_secs."
   default     = 30
 
   validation {
@@ -171,12 +171,60 @@ variable "stop_timeout" {
 
 variable "deregistration_delay" {
   type        = number
-  description = "Seconds the target group keeps draining a stopping task; shorter than stop_timeout."
-  default     = 15
+  description = "Seconds the target group keeps draining a stopping task before ECS sends SIGTERM; at least REQUEST_TIMEOUT_SECS (the longest request) and shorter than stop_timeout."
+  default     = 20
 
   validation {
     condition     = var.deregistration_delay >= 0 && var.deregistration_delay <= 3600
     error_message = "deregistration_delay must be between 0 and 3600 seconds."
+  }
+}
+
+variable "alb_idle_timeout" {
+  type        = number
+  description = "Seconds the ALB keeps an idle connection open (to clients and to the tasks); shorter than idle_timeout_secs."
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.alb_idle_timeout >= 1 && var.alb_idle_timeout <= 4000
+    error_message = "alb_idle_timeout must be between 1 and 4000 seconds."
+  }
+}
+
+variable "idle_timeout_secs" {
+  type        = number
+  description = "IDLE_TIMEOUT_SECS: seconds the app keeps an idle keep-alive connection; longer than alb_idle_timeout, so the ALB closes first and never sends on a connection the app is closing."
+  default     = 75
+  nullable    = false
+
+  validation {
+    condition     = var.idle_timeout_secs > var.alb_idle_timeout
+    error_message = "idle_timeout_secs must be longer than alb_idle_timeout, or the app may close a connection the ALB is about to reuse (a 502)."
+  }
+}
+
+variable "shutdown_timeout_secs" {
+  type        = number
+  description = "SHUTDOWN_TIMEOUT_SECS: one budget, after SIGTERM, for draining requests and flushing spans and metrics; shorter than stop_timeout."
+  default     = 25
+  nullable    = false
+
+  validation {
+    condition     = var.shutdown_timeout_secs >= 1 && var.shutdown_timeout_secs < var.stop_timeout
+    error_message = "shutdown_timeout_secs must be at least 1 and shorter than stop_timeout, or ECS kills the app while it drains."
+  }
+}
+
+variable "max_in_flight_requests" {
+  type        = number
+  description = "MAX_IN_FLIGHT_REQUESTS: requests one task serves at once; beyond it the app answers 503 at once (the ALB then counts HTTPCode_Target_5XX)."
+  default     = 1024
+  nullable    = false
+
+  validation {
+    condition     = var.max_in_flight_requests >= 1 && floor(var.max_in_flight_requests) == var.max_in_flight_requests
+    error_message = "max_in_flight_requests must be a positive whole number."
   }
 }
 
@@ -237,13 +285,50 @@ variable "requests_per_target" {
 
 variable "certificate_arn" {
   type        = string
-  description = "ACM certificate for an HTTPS listener. When set, the HTTP listener redirects to HTTPS; when null, the ALB serves HTTP only."
+  description = "ACM certificate for an HTTPS listener; the HTTP listener then only redirects (301) to HTTPS. Null needs allow_insecure_http = true, and the ALB serves plain HTTP."
   default     = null
 
   validation {
     condition     = var.certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.certificate_arn))
     error_message = "certificate_arn must be an ACM certificate ARN."
   }
+
+  validation {
+    condition     = var.certificate_arn != null || var.allow_insecure_http
+    error_message = "No certificate_arn: the ALB would serve plain HTTP. Give a certificate, or set allow_insecure_http = true to mean it."
+  }
+}
+
+variable "allow_insecure_http" {
+  type        = bool
+  description = "Waiver for serving plain HTTP when certificate_arn is null (a test stack, or TLS ended in front of the ALB). Without a certificate and without it, the plan fails."
+  default     = false
+  nullable    = false
+}
+
+variable "waf_enabled" {
+  type        = bool
+  description = "Put a WAF web ACL in front of the internet-facing ALB: AWS managed rules (common, known bad inputs, IP reputation) and a per-IP rate limit."
+  default     = true
+  nullable    = false
+}
+
+variable "waf_rate_limit" {
+  type        = number
+  description = "Requests one client IP may send in any 5 minutes before the WAF blocks it (rate-based rule)."
+  default     = 2000
+  nullable    = false
+
+  validation {
+    condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000
+    error_message = "waf_rate_limit must be between 10 and 2,000,000,000 (the WAF limits)."
+  }
+}
+
+variable "waf_log_retention_in_days" {
+  type        = number
+  description = "Days to keep the WAF logs (log group aws-waf-logs-<name>)."
+  default     = 365
 }
 
 variable "ssl_policy" {
@@ -274,8 +359,27 @@ variable "alb_deletion_protection" {
 
 variable "access_logs_bucket" {
   type        = string
-  description = "S3 bucket (with the ELB log delivery bucket policy) for ALB access logs; null disables them."
+  description = "Existing S3 bucket (with the ELB log delivery bucket policy) for ALB access logs; null uses the module's own bucket when access_logs_enabled, or none."
   default     = null
+}
+
+variable "access_logs_enabled" {
+  type        = bool
+  description = "Write ALB access logs to an S3 bucket this module creates (SSE-S3, public access blocked, TLS only, writable by the ELB log delivery only, expiring after access_logs_retention_in_days). Ignored when access_logs_bucket is set."
+  default     = false
+  nullable    = false
+}
+
+variable "access_logs_retention_in_days" {
+  type        = number
+  description = "Days the module's access log bucket keeps a log object."
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = var.access_logs_retention_in_days >= 1
+    error_message = "access_logs_retention_in_days must be at least 1."
+  }
 }
 
 variable "access_logs_prefix" {
@@ -299,6 +403,18 @@ variable "log_retention_in_days" {
   type        = number
   description = "Days to keep the application and collector logs."
   default     = 365
+}
+
+variable "log_buffer_size" {
+  type        = string
+  description = "max-buffer-size of the awslogs driver (non-blocking mode) for each container: what it holds while CloudWatch Logs is slow; lines beyond it are dropped."
+  default     = "25m"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[1-9][0-9]*[kmg]$", var.log_buffer_size))
+    error_message = "log_buffer_size must be a size such as 25m (k, m or g)."
+  }
 }
 
 variable "log_kms_key_arn" {

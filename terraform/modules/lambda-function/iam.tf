@@ -101,7 +101,15 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "WatchAlarms"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = [aws_cloudwatch_metric_alarm.server_errors.arn, aws_cloudwatch_metric_alarm.latency.arn]
+    resources = [aws_cloudwatch_metric_alarm.version_errors.arn, aws_cloudwatch_metric_alarm.server_errors.arn, aws_cloudwatch_metric_alarm.latency.arn]
+  }
+
+  # ... and first points the per-version alarm at the version it publishes
+  # (ExecutedVersion), resetting its state left by the previous version.
+  statement {
+    sid       = "RetargetVersionAlarm"
+    actions   = ["cloudwatch:PutMetricAlarm", "cloudwatch:SetAlarmState"]
+    resources = [aws_cloudwatch_metric_alarm.version_errors.arn]
   }
 
   dynamic "statement" {

@@ -54,6 +54,16 @@ output "dashboard_name" {
 }
 
 output "alarm_names" {
-  description = "Alarms that deploy-lambda.sh watches during a canary (pass them as --alarms)."
-  value       = [aws_cloudwatch_metric_alarm.server_errors.alarm_name, aws_cloudwatch_metric_alarm.latency.alarm_name]
+  description = "Alarms that deploy-lambda.sh watches during a canary (pass them as --alarms): the version under test's failed and throttled invocations, the function's 5xx rate and p99 latency."
+  value       = local.canary_alarms
+}
+
+output "version_alarm_names" {
+  description = "Of alarm_names, those deploy-lambda.sh points at the version it publishes (pass them as --version-alarms)."
+  value       = local.version_alarms
+}
+
+output "telemetry_alarm_names" {
+  description = "Alarms that only notify alarm_topic_arn: telemetry the function lost (spans dropped, span or metric exports failed)."
+  value       = [for k in sort(keys(local.telemetry_loss)) : aws_cloudwatch_metric_alarm.telemetry_loss[k].alarm_name]
 }

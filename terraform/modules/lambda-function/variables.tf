@@ -79,8 +79,8 @@ variable "timeout" {
 
 variable "reserved_concurrent_executions" {
   type        = number
-  description = "Concurrency reserved for (and capping) the function; -1 means none. New accounts have a quota of 10, which leaves nothing to reserve."
-  default     = -1
+  description = "Concurrency reserved for and capping the function: past it, invocations are throttled (429) instead of taking the account's whole concurrency or the table's capacity. -1 reserves none (accounts whose concurrency quota is still 10 cannot reserve any)."
+  default     = 100
 
   validation {
     condition     = var.reserved_concurrent_executions >= -1
@@ -90,13 +90,25 @@ variable "reserved_concurrent_executions" {
 
 variable "url_auth_type" {
   type        = string
-  description = "Function URL authorisation: AWS_IAM (SigV4-signed requests only) or NONE (public; adds the two resource-policy statements AWS requires)."
+  description = "Function URL authorisation: AWS_IAM (SigV4-signed requests only) or NONE (public; adds the two resource-policy statements AWS requires, and needs allow_public_url = true)."
   default     = "AWS_IAM"
 
   validation {
     condition     = contains(["AWS_IAM", "NONE"], var.url_auth_type)
     error_message = "url_auth_type must be AWS_IAM or NONE."
   }
+
+  validation {
+    condition     = var.url_auth_type != "NONE" || var.allow_public_url
+    error_message = "url_auth_type = \"NONE\" makes the function callable by anyone: set allow_public_url = true to mean it."
+  }
+}
+
+variable "allow_public_url" {
+  type        = bool
+  description = "Opt-in for url_auth_type = \"NONE\": a public function URL has no WAF or rate limit in front of it; only reserved_concurrent_executions bounds what it costs."
+  default     = false
+  nullable    = false
 }
 
 variable "alias_name" {

@@ -79,41 +79,57 @@ resource "aws_route_table_association" "public" {
   route_table_id = aws_route_table.public.id
 }
 
-# One NAT gateway: cheap, but egress depends on one AZ. Tasks need egress to
-# ECR, X-Ray, CloudWatch Logs, SSM and the external URL the app calls.
+# Tasks need egress to ECR, X-Ray, CloudWatch Logs, SSM and the external URL
+# the app calls. One NAT gateway (the default) costs half of two, but egress
+# then depends on its zone: when that zone fails, tasks in the other one lose
+# the external URL, and AWS APIs too unless interface endpoints serve them.
+# nat_gateway_per_az gives each zone its own.
+locals {
+  nat_count = var.enable_nat_gateway ? (var.nat_gateway_per_az ? 2 : 1) : 0
+}
+
 resource "aws_eip" "nat" {
-  count = var.enable_nat_gateway ? 1 : 0
+  count = local.nat_count
 
   domain = "vpc"
-  tags   = merge(var.tags, { Name = "${var.name}-nat" })
+  tags   = merge(var.tags, { Name = "${var.name}-nat-${local.azs[count.index]}" })
 }
 
 resource "aws_nat_gateway" "this" {
-  count = var.enable_nat_gateway ? 1 : 0
+  count = local.nat_count
 
-  allocation_id = aws_eip.nat[0].id
-  subnet_id     = aws_subnet.public[0].id
-  tags          = merge(var.tags, { Name = var.name })
+  allocation_id = aws_eip.nat[count.index].id
+  subnet_id     = aws_subnet.public[count.index].id
+  tags          = merge(var.tags, { Name = "${var.name}-${local.azs[count.index]}" })
 
   depends_on = [aws_internet_gateway.this]
 }
 
+# One route table per private subnet, so each zone can use its own NAT gateway.
 resource "aws_route_table" "private" {
+  count = 2
+
   vpc_id = aws_vpc.this.id
-  tags   = merge(var.tags, { Name = "${var.name}-private" })
+  tags   = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}" })
+}
+
+# Stacks made when there was one private route table keep it as the first zone's.
+moved {
+  from = aws_route_table.private
+  to   = aws_route_table.private[0]
 }
 
 resource "aws_route" "private_nat" {
-  count = var.enable_nat_gateway ? 1 : 0
+  count = var.enable_nat_gateway ? 2 : 0
 
-  route_table_id         = aws_route_table.private.id
+  route_table_id         = aws_route_table.private[count.index].id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[0].id
+  nat_gateway_id         = aws_nat_gateway.this[min(count.index, local.nat_count - 1)].id
 }
 
 resource "aws_route_table_association" "private" {
   count = 2
 
   subnet_id      = aws_subnet.private[count.index].id
-  route_table_id = aws_route_table.private.id
+  route_table_id = aws_route_table.private[count.index].id
 }

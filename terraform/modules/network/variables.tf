@@ -33,8 +33,22 @@ variable "availability_zones" {
 
 variable "enable_nat_gateway" {
   type        = bool
-  description = "Create one NAT gateway so tasks in the private subnets reach AWS APIs and the internet. Without it, provide VPC endpoints (ECR, S3, logs, SSM, X-Ray) yourself."
+  description = "Create NAT gateways so tasks in the private subnets reach AWS APIs and the internet (EXTERNAL_URL). Without them, turn interface_endpoints on (and the app reaches no internet)."
   default     = true
+  nullable    = false
+}
+
+variable "nat_gateway_per_az" {
+  type        = bool
+  description = "One NAT gateway per availability zone instead of one for both: twice the hourly cost, but a zone outage no longer cuts the other zone's egress."
+  default     = false
+  nullable    = false
+}
+
+variable "interface_endpoints" {
+  type        = bool
+  description = "Interface VPC endpoints for the AWS APIs the tasks call (X-Ray, CloudWatch Logs, ECR api and dkr, STS, SSM): AWS traffic stays off the NAT gateway and works without one. About 7 USD a month per endpoint and zone."
+  default     = false
   nullable    = false
 }
 
