@@ -53,7 +53,7 @@ variable "url_auth_type" {
 
 variable "trace_export" {
   type        = string
-  description = "collector (the ADOT collector layer) or direct (the app signs OTLP to X-Ray itself; turn Transaction Search on first, e.g. with transaction_search = true)."
+  description = "collector (the ADOT collector layer), direct (the app signs OTLP to X-Ray itself) or xray-udp (OTLP over UDP to Lambda's own X-Ray endpoint); turn Transaction Search on first for the last two, e.g. with transaction_search = true."
   default     = "collector"
 }
 

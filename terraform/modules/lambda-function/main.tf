@@ -17,14 +17,23 @@ locals {
   public_url = var.url_auth_type == "NONE"
 
   # direct: the app exports to X-Ray itself (OTLP signed with SigV4), no layer.
+  # xray-udp: OTLP over UDP to the X-Ray endpoint Lambda runs beside the
+  # function (active tracing), no layer and no network wait in the flush.
   collector = var.trace_export == "collector"
-  trace_environment = local.collector ? {
-    # config/lambda.yaml is packaged into the zip by cargo lambda.
-    OPENTELEMETRY_COLLECTOR_CONFIG_URI = "/var/task/config/lambda.yaml"
-    } : {
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
-    OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
-  }
+  direct    = var.trace_export == "direct"
+  trace_environment = {
+    collector = {
+      # config/lambda.yaml is packaged into the zip by cargo lambda.
+      OPENTELEMETRY_COLLECTOR_CONFIG_URI = "/var/task/config/lambda.yaml"
+    }
+    direct = {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
+      OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
+    }
+    xray-udp = {
+      OTEL_TRACES_EXPORTER = "xray-udp"
+    }
+  }[var.trace_export]
 }
 
 module "app_environment" {

@@ -31,13 +31,13 @@ variable "architecture" {
 
 variable "trace_export" {
   type        = string
-  description = "How spans reach X-Ray: collector (the ADOT collector layer) or direct (the app signs OTLP to the X-Ray endpoint itself; needs Transaction Search, see modules/transaction-search)."
+  description = "How spans reach X-Ray: collector (the ADOT collector layer), direct (the app signs OTLP to the X-Ray endpoint itself) or xray-udp (OTLP over UDP to the X-Ray endpoint Lambda runs beside the function: no layer, no network wait). direct and xray-udp need Transaction Search, see modules/transaction-search."
   default     = "collector"
   nullable    = false
 
   validation {
-    condition     = contains(["collector", "direct"], var.trace_export)
-    error_message = "trace_export must be collector or direct."
+    condition     = contains(["collector", "direct", "xray-udp"], var.trace_export)
+    error_message = "trace_export must be collector, direct or xray-udp."
   }
 }
 
