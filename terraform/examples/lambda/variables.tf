@@ -125,3 +125,9 @@ variable "alarm_topic_arn" {
   description = "SNS topic the 5xx and latency alarms notify; null notifies nobody (deployments still roll back on them)."
   default     = null
 }
+
+variable "capacity_provider_arn" {
+  type        = string
+  description = "Lambda Managed Instances: run on this capacity provider (modules/lambda-capacity-provider builds one in your VPC); null runs on Lambda's default compute."
+  default     = null
+}

@@ -87,6 +87,20 @@ resource "aws_lambda_function" "this" {
     mode = "Active"
   }
 
+  # Lambda Managed Instances: Lambda sets AWS_LAMBDA_MAX_CONCURRENCY from
+  # per_execution_environment_max_concurrency.
+  dynamic "capacity_provider_config" {
+    for_each = var.managed_instances == null ? [] : [var.managed_instances]
+
+    content {
+      lambda_managed_instances_capacity_provider_config {
+        capacity_provider_arn                     = capacity_provider_config.value.capacity_provider_arn
+        per_execution_environment_max_concurrency = capacity_provider_config.value.max_concurrency
+        execution_environment_memory_gib_per_vcpu = capacity_provider_config.value.memory_gib_per_vcpu
+      }
+    }
+  }
+
   logging_config {
     log_format = "Text"
     log_group  = module.logs.name

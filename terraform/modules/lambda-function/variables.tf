@@ -88,6 +88,22 @@ variable "reserved_concurrent_executions" {
   }
 }
 
+variable "managed_instances" {
+  type = object({
+    capacity_provider_arn = string
+    # Invocations one execution environment serves at once (AWS_LAMBDA_MAX_CONCURRENCY).
+    max_concurrency     = optional(number, 16)
+    memory_gib_per_vcpu = optional(number)
+  })
+  description = "Run on a Lambda Managed Instances capacity provider (see modules/lambda-capacity-provider); null runs on Lambda's default compute."
+  default     = null
+
+  validation {
+    condition     = var.managed_instances == null || try(var.managed_instances.max_concurrency >= 1, false)
+    error_message = "managed_instances.max_concurrency must be at least 1."
+  }
+}
+
 variable "url_auth_type" {
   type        = string
   description = "Function URL authorisation: AWS_IAM (SigV4-signed requests only) or NONE (public; adds the two resource-policy statements AWS requires)."
