@@ -25,6 +25,9 @@ pub struct LambdaEnv {
     pub function_version: String,
     pub memory_mb: u32,
     pub log_stream: Option<String>,
+    /// Invocations one process serves at once: above 1 on Lambda Managed
+    /// Instances (`AWS_LAMBDA_MAX_CONCURRENCY`), else 1.
+    pub max_concurrency: u32,
 }
 
 impl Aws {
@@ -67,6 +70,7 @@ fn read_lambda_env(r: &mut Reader<'_>) -> LambdaEnv {
         function_version,
         memory_mb,
         log_stream: r.get(AWS_LAMBDA_LOG_STREAM_NAME),
+        max_concurrency: r.number(AWS_LAMBDA_MAX_CONCURRENCY, 1u32, 1, 65_535),
     }
 }
 
@@ -126,8 +130,16 @@ mod tests {
                 function_version: "$LATEST".into(),
                 memory_mb: 128,
                 log_stream: None,
+                max_concurrency: 1,
             }
         );
+        let mut managed = LAMBDA.to_vec();
+        managed.push(("AWS_LAMBDA_MAX_CONCURRENCY", "8"));
+        let lambda = parse(&managed).unwrap().aws.lambda.unwrap();
+        assert_eq!(lambda.max_concurrency, 8);
+        managed.push(("AWS_LAMBDA_MAX_CONCURRENCY", "0"));
+        let err = parse(&managed).unwrap_err();
+        assert_eq!(err.0[0].var, "AWS_LAMBDA_MAX_CONCURRENCY");
     }
 
     #[test]

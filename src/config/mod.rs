@@ -180,7 +180,9 @@ mod tests {
             text.contains("PORT: 'eighty' is not an integer from 0 to 65535"),
             "{text}"
         );
-        assert!(text.contains("OTEL_TRACES_EXPORTER: 'jaeger' is not one of otlp, console, none"));
+        assert!(text.contains(
+            "OTEL_TRACES_EXPORTER: 'jaeger' is not one of otlp, xray-udp, console, none"
+        ));
         assert!(text.contains("LOG_FORMAT: 'xml' is not one of json, pretty"));
         assert!(text.contains("OTEL_PROPAGATORS: 'b3'"));
         assert!(text.contains("EXTERNAL_URL: 'ftp://example.com'"));

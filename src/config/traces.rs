@@ -1,7 +1,7 @@
 //! Where spans go and which are kept: the exporter, the OTLP export
 //! settings, the batch span processor's sizes (`OTEL_BSP_*`) and the sampler.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use super::{
     otlp::{self, Headers, OtlpProtocol},
@@ -17,11 +17,15 @@ pub struct Traces {
     pub sampler: SamplerConfig,
     pub otlp: OtlpTraces,
     pub batch: SpanBatch,
+    /// Where `xray-udp` sends spans: the X-Ray endpoint beside the function.
+    pub xray_daemon: SocketAddr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TracesExporter {
     Otlp,
+    /// OTLP over UDP to the local X-Ray endpoint (`AWS_XRAY_DAEMON_ADDRESS`).
+    XrayUdp,
     Console,
     None,
 }
@@ -78,6 +82,7 @@ impl Traces {
             TracesExporter::Otlp,
             &[
                 ("otlp", TracesExporter::Otlp),
+                ("xray-udp", TracesExporter::XrayUdp),
                 ("console", TracesExporter::Console),
                 ("none", TracesExporter::None),
             ],
@@ -91,6 +96,7 @@ impl Traces {
             ),
             otlp: OtlpTraces::read(r, general_protocol),
             batch: SpanBatch::read(r),
+            xray_daemon: read_xray_daemon(r),
             sampler: read_sampler(r),
         }
     }
@@ -255,3 +261,33 @@ fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
 #[cfg(test)]
 #[path = "traces_tests.rs"]
 mod tests;
+
+/// The X-Ray daemon's address as Lambda and the X-Ray SDKs write it:
+/// `host:port`, or `udp:host:port tcp:host:port` (either order). Only the UDP
+/// address is used.
+fn read_xray_daemon(r: &mut Reader<'_>) -> SocketAddr {
+    let default = SocketAddr::from(([127, 0, 0, 1], 2000));
+    let Some(raw) = r.get(AWS_XRAY_DAEMON_ADDRESS) else {
+        return default;
+    };
+    match parse_xray_daemon(&raw) {
+        Some(addr) => addr,
+        None => {
+            r.fail(
+                AWS_XRAY_DAEMON_ADDRESS,
+                format!("{raw:?} is not an IP address and port (or `udp:IP:PORT tcp:IP:PORT`)"),
+            );
+            default
+        }
+    }
+}
+
+fn parse_xray_daemon(raw: &str) -> Option<SocketAddr> {
+    let parts: Vec<&str> = raw.split_whitespace().collect();
+    let udp = match parts.as_slice() {
+        [one] => one.strip_prefix("udp:").unwrap_or(one),
+        [a, b] => [a, b].into_iter().find_map(|p| p.strip_prefix("udp:"))?,
+        _ => return None,
+    };
+    udp.parse().ok()
+}

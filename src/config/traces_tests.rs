@@ -210,3 +210,29 @@ fn sampler_ratio_is_validated() {
     .unwrap_err();
     assert_eq!(err.0[0].var, "OTEL_TRACES_SAMPLER_ARG");
 }
+
+#[test]
+fn the_xray_daemon_address_is_read_as_lambda_writes_it() {
+    let daemon =
+        |v: &str| parse(&[("AWS_XRAY_DAEMON_ADDRESS", v)]).map(|c| c.telemetry.traces.xray_daemon);
+    let default = parse(&[]).unwrap().telemetry.traces.xray_daemon;
+    assert_eq!(default.to_string(), "127.0.0.1:2000");
+    assert_eq!(
+        daemon("169.254.79.129:2000").unwrap().to_string(),
+        "169.254.79.129:2000"
+    );
+    assert_eq!(
+        daemon("tcp:127.0.0.1:2000 udp:127.0.0.2:2001")
+            .unwrap()
+            .to_string(),
+        "127.0.0.2:2001"
+    );
+    let err = daemon("localhost").unwrap_err().to_string();
+    assert!(err.contains("AWS_XRAY_DAEMON_ADDRESS"), "{err}");
+    assert!(daemon("tcp:127.0.0.1:2000 tcp:127.0.0.1:2001").is_err());
+    let t = parse(&[("OTEL_TRACES_EXPORTER", "xray-udp")])
+        .unwrap()
+        .telemetry
+        .traces;
+    assert_eq!(t.exporter, TracesExporter::XrayUdp);
+}

@@ -5,18 +5,28 @@
 //! and spans are flushed before that, bounded by
 //! `LAMBDA_FLUSH_TIMEOUT_MS` so a dead collector cannot eat the function's
 //! time. On SIGTERM the rest is flushed.
+//!
+//! On Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` above 1)
+//! lambda_runtime polls for that many invocations at once. Each carries its
+//! own trace header (lambda_http puts the invocation's, never the
+//! process-wide `_X_AMZN_TRACE_ID`, on the request) and request id, and each
+//! flush waits off the runtime's worker threads (`block_in_place`), so one
+//! invocation's flush never holds up another's request.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, SystemTime},
 };
 
-use axum::Router;
+use axum::{Router, body::Bytes, response::Response};
+use http_body_util::{BodyExt, Full};
 use lambda_http::{Request, RequestExt, request::RequestContext};
-use lambda_runtime::layers::{OpenTelemetryFaasTrigger, OpenTelemetryLayer};
 use tower::ServiceExt;
 
-use super::ServeError;
+use super::{ServeError, lambda_flush::FlushLayer};
 use crate::{
     config::Config,
     telemetry::{Telemetry, http::FaasInvocation},
@@ -35,17 +45,22 @@ pub async fn run(
             metrics.record_coldstart();
         }
         let request = prepare(request, first);
-        router.clone().oneshot(request)
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
+            buffered(response).await
+        }
     });
 
     let flush_timeout = config.telemetry.lambda_flush_timeout;
     let per_invocation = Arc::clone(&telemetry);
     // Called after the response is sent and before the next event is requested.
-    let flush = move || {
+    let flush = move |deadline: SystemTime| {
+        let bound = flush_bound(flush_timeout, deadline, SystemTime::now());
         tokio::task::block_in_place(|| {
-            if !per_invocation.flush(flush_timeout) {
+            if !per_invocation.flush(bound) {
                 tracing::warn!(
-                    timeout_ms = flush_timeout.as_millis() as u64,
+                    timeout_ms = bound.as_millis() as u64,
                     "span flush timed out"
                 );
             }
@@ -57,12 +72,36 @@ pub async fn run(
     })
     .await;
 
-    tracing::info!("lambda runtime starting");
+    let concurrency = config.aws.lambda.as_ref().map_or(1, |l| l.max_concurrency);
+    tracing::info!(concurrency, "lambda runtime starting");
+    // Sequential unless AWS_LAMBDA_MAX_CONCURRENCY is above 1.
     lambda_runtime::Runtime::new(lambda_http::Adapter::from(handler))
-        .layer(OpenTelemetryLayer::new(flush).with_trigger(OpenTelemetryFaasTrigger::Http))
-        .run()
+        .layer(FlushLayer::new(flush))
+        .run_concurrent()
         .await
         .map_err(|e| ServeError::Lambda(e.to_string()))
+}
+
+/// What the invocation still has before Lambda's deadline, less a margin for
+/// the runtime's own call for the next event.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(10);
+
+/// The flush waits `LAMBDA_FLUSH_TIMEOUT_MS` at most, and never past the
+/// invocation's deadline.
+fn flush_bound(timeout: Duration, deadline: SystemTime, now: SystemTime) -> Duration {
+    let left = deadline
+        .duration_since(now)
+        .unwrap_or_default()
+        .saturating_sub(DEADLINE_MARGIN);
+    timeout.min(left)
+}
+
+/// The response with its body collected: Lambda returns a whole body anyway,
+/// and a collected one is `Sync`, which the concurrent runtime's futures need.
+async fn buffered(response: Response) -> Result<http::Response<Full<Bytes>>, lambda_http::Error> {
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    Ok(http::Response::from_parts(parts, Full::new(bytes)))
 }
 
 /// Adds the invocation facts for the request span and removes the API
@@ -112,5 +151,22 @@ fn path_without_stage(request: &Request) -> Option<String> {
             }
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flush_never_waits_past_the_invocations_deadline() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let timeout = Duration::from_millis(300);
+        let far = now + Duration::from_secs(30);
+        assert_eq!(flush_bound(timeout, far, now), timeout);
+        let near = now + Duration::from_millis(110);
+        assert_eq!(flush_bound(timeout, near, now), Duration::from_millis(100));
+        let past = now - Duration::from_millis(5);
+        assert_eq!(flush_bound(timeout, past, now), Duration::ZERO);
     }
 }

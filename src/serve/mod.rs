@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod lambda;
+mod lambda_flush;
 
 use std::sync::Arc;
 

@@ -33,6 +33,7 @@ mod console;
 mod credentials;
 mod guarded;
 mod sigv4;
+mod udp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -72,6 +73,13 @@ impl Tracing {
         let endpoint = t.otlp.endpoint.as_str();
         let processor = match (t.exporter, t.otlp.protocol) {
             (TracesExporter::None, _) => return Ok(None),
+            (TracesExporter::XrayUdp, _) => {
+                let exporter = udp::UdpExporter::new(t.xray_daemon).map_err(|e| {
+                    TelemetryError::Setup(format!("cannot open a UDP socket for X-Ray: {e}"))
+                })?;
+                let endpoint = format!("udp://{}", t.xray_daemon);
+                batch(config, exporter, reporter(Some(&endpoint)))
+            }
             (TracesExporter::Console, _) => {
                 batch(config, console::ConsoleExporter::default(), reporter(None))
             }

@@ -26,6 +26,7 @@ module "lambda_function" {
   reserved_concurrent_executions = var.reserved_concurrent_executions
 
   trace_export           = var.trace_export
+  managed_instances      = var.capacity_provider_arn == null ? null : { capacity_provider_arn = var.capacity_provider_arn }
   deployment_environment = var.deployment_environment
   environment            = var.app_environment
   users_table            = { name = module.users_table.name, arn = module.users_table.arn }

@@ -65,7 +65,7 @@ variable "reserved_concurrent_executions" {
 
 variable "trace_export" {
   type        = string
-  description = "collector (the ADOT collector layer) or direct (the app signs OTLP to X-Ray itself; turn Transaction Search on first, e.g. with transaction_search = true)."
+  description = "collector (the ADOT collector layer), direct (the app signs OTLP to X-Ray itself) or xray-udp (OTLP over UDP to Lambda's own X-Ray endpoint); turn Transaction Search on first for the last two, e.g. with transaction_search = true."
   default     = "collector"
 }
 
@@ -135,5 +135,11 @@ variable "users_table_deletion_protection" {
 variable "alarm_topic_arn" {
   type        = string
   description = "SNS topic the 5xx and latency alarms notify; null notifies nobody (deployments still roll back on them)."
+  default     = null
+}
+
+variable "capacity_provider_arn" {
+  type        = string
+  description = "Lambda Managed Instances: run on this capacity provider (modules/lambda-capacity-provider builds one in your VPC); null runs on Lambda's default compute."
   default     = null
 }

@@ -42,7 +42,7 @@ data "aws_iam_policy_document" "this" {
   # Direct export to the X-Ray OTLP endpoint: PutSpans stores the spans,
   # PutSpansForIndexing lets Transaction Search index them.
   dynamic "statement" {
-    for_each = local.collector ? [] : [1]
+    for_each = local.direct ? [1] : []
 
     content {
       sid = "XRayOtlpSpans"

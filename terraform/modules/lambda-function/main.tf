@@ -17,14 +17,23 @@ locals {
   public_url = var.url_auth_type == "NONE"
 
   # direct: the app exports to X-Ray itself (OTLP signed with SigV4), no layer.
+  # xray-udp: OTLP over UDP to the X-Ray endpoint Lambda runs beside the
+  # function (active tracing), no layer and no network wait in the flush.
   collector = var.trace_export == "collector"
-  trace_environment = local.collector ? {
-    # config/lambda.yaml is packaged into the zip by cargo lambda.
-    OPENTELEMETRY_COLLECTOR_CONFIG_URI = "/var/task/config/lambda.yaml"
-    } : {
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
-    OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
-  }
+  direct    = var.trace_export == "direct"
+  trace_environment = {
+    collector = {
+      # config/lambda.yaml is packaged into the zip by cargo lambda.
+      OPENTELEMETRY_COLLECTOR_CONFIG_URI = "/var/task/config/lambda.yaml"
+    }
+    direct = {
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "https://xray.${local.region}.amazonaws.com/v1/traces"
+      OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
+    }
+    xray-udp = {
+      OTEL_TRACES_EXPORTER = "xray-udp"
+    }
+  }[var.trace_export]
 }
 
 module "app_environment" {
@@ -76,6 +85,20 @@ resource "aws_lambda_function" "this" {
 
   tracing_config {
     mode = "Active"
+  }
+
+  # Lambda Managed Instances: Lambda sets AWS_LAMBDA_MAX_CONCURRENCY from
+  # per_execution_environment_max_concurrency.
+  dynamic "capacity_provider_config" {
+    for_each = var.managed_instances == null ? [] : [var.managed_instances]
+
+    content {
+      lambda_managed_instances_capacity_provider_config {
+        capacity_provider_arn                     = capacity_provider_config.value.capacity_provider_arn
+        per_execution_environment_max_concurrency = capacity_provider_config.value.max_concurrency
+        execution_environment_memory_gib_per_vcpu = capacity_provider_config.value.memory_gib_per_vcpu
+      }
+    }
   }
 
   logging_config {

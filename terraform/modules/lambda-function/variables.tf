@@ -31,13 +31,13 @@ variable "architecture" {
 
 variable "trace_export" {
   type        = string
-  description = "How spans reach X-Ray: collector (the ADOT collector layer) or direct (the app signs OTLP to the X-Ray endpoint itself; needs Transaction Search, see modules/transaction-search)."
+  description = "How spans reach X-Ray: collector (the ADOT collector layer), direct (the app signs OTLP to the X-Ray endpoint itself) or xray-udp (OTLP over UDP to the X-Ray endpoint Lambda runs beside the function: no layer, no network wait). direct and xray-udp need Transaction Search, see modules/transaction-search."
   default     = "collector"
   nullable    = false
 
   validation {
-    condition     = contains(["collector", "direct"], var.trace_export)
-    error_message = "trace_export must be collector or direct."
+    condition     = contains(["collector", "direct", "xray-udp"], var.trace_export)
+    error_message = "trace_export must be collector, direct or xray-udp."
   }
 }
 
@@ -85,6 +85,22 @@ variable "reserved_concurrent_executions" {
   validation {
     condition     = var.reserved_concurrent_executions >= -1
     error_message = "reserved_concurrent_executions must be -1 (unreserved) or a non-negative number."
+  }
+}
+
+variable "managed_instances" {
+  type = object({
+    capacity_provider_arn = string
+    # Invocations one execution environment serves at once (AWS_LAMBDA_MAX_CONCURRENCY).
+    max_concurrency     = optional(number, 16)
+    memory_gib_per_vcpu = optional(number)
+  })
+  description = "Run on a Lambda Managed Instances capacity provider (see modules/lambda-capacity-provider); null runs on Lambda's default compute."
+  default     = null
+
+  validation {
+    condition     = var.managed_instances == null || try(var.managed_instances.max_concurrency >= 1, false)
+    error_message = "managed_instances.max_concurrency must be at least 1."
   }
 }
 
