@@ -591,7 +591,7 @@ async fn bad_settings_stop_start_up_with_one_line_naming_the_variable() -> TestR
         (
             "OTEL_TRACES_EXPORTER",
             "zipkin",
-            "OTEL_TRACES_EXPORTER: 'zipkin' is not one of otlp, console, none",
+            "OTEL_TRACES_EXPORTER: 'zipkin' is not one of otlp, xray-udp, console, none",
         ),
     ] {
         let output = command(&[(var, value.to_owned())]).output()?;
