@@ -580,6 +580,8 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
             w(f"| {label} | {s['p50']:.2f} | {s['p99']:.2f} | {s['min']:.2f}–{s['max']:.2f} | {s['n']} |")
     for exp, label in (("otlp", "tracing + flush to the collector, EMF metrics"),
                        ("direct", "tracing + flush direct to X-Ray, SigV4 + gzip, local double, EMF metrics"),
+                       ("xray-udp", "tracing + flush over UDP to the X-Ray endpoint double, EMF metrics"),
+                       ("otel-lite", "peer: lambda-otel-lite, same routes, spans to stdout"),
                        ("none", "OTEL_TRACES_EXPORTER=none, EMF metrics"),
                        ("none-nometrics", "no traces, OTEL_METRICS_EXPORTER=none")):
         if exp not in lam:
@@ -662,6 +664,11 @@ def budget(results: list[dict], floods: list[dict], variants: list[str], lam: di
         s = lam["otlp"]["warm_ms"]["p50"]
         goal(rows, "Lambda warm invocation with flush (p50, local Runtime API double)", "≤ 1 ms",
              f"{s:.3f} ms", s <= 1, f"{s - 1:+.3f} ms")
+    if "xray-udp" in lam and "otel-lite" in lam:
+        for key, what in (("init_ms", "init"), ("warm_ms", "warm invocation with flush")):
+            ours, peer = lam["xray-udp"][key]["p50"], lam["otel-lite"][key]["p50"]
+            goal(rows, f"Lambda {what} over UDP vs the lambda-otel-lite peer (p50)", "no slower",
+                 f"{ours:.3f} ms against {peer:.3f} ms", ours <= peer, f"{ours - peer:+.3f} ms")
     return rows
 
 
@@ -741,13 +748,14 @@ def information(results, floods, variants, su, lam, startup, middleware, zip_mib
     if "service" in su:
         add("HTTP start-up (p50)", f"{su['service']['p50']:.1f} ms")
     off = lam["none"]["warm_ms"]["p50"] if "none" in lam else None
-    for exp, label in (("otlp", "to the collector"), ("direct", "direct to X-Ray")):
+    for exp, label in (("otlp", "to the collector"), ("direct", "direct to X-Ray"),
+                       ("xray-udp", "over UDP to X-Ray")):
         if exp not in lam:
             continue
         on = lam[exp]["warm_ms"]["p50"]
-        if exp == "direct":
-            add("Lambda init, direct to X-Ray (p50)", f"{lam[exp]['init_ms']['p50']:.1f} ms")
-            add("Lambda warm invocation with flush, direct to X-Ray (p50)", f"{on:.3f} ms")
+        if exp != "otlp":
+            add(f"Lambda init, {label} (p50)", f"{lam[exp]['init_ms']['p50']:.1f} ms")
+            add(f"Lambda warm invocation with flush, {label} (p50)", f"{on:.3f} ms")
         if off is not None:
             add(f"Lambda tracing cost per warm invocation, {label} (p50 on − off)",
                 f"{on - off:.3f} ms ({on:.3f} − {off:.3f})")

@@ -79,11 +79,15 @@ cargo build --release --bin axum-xray-otel --example bare_axum --example otlp_si
 cargo bench --bench startup --no-run
 cargo bench --bench dynamodb --no-run
 cargo bench --bench middleware --profile microbench --no-run
+# The nearest Rust peer of the Lambda target (its own lock file and target directory).
+cargo build --release --locked --manifest-path bench/peer-otel-lite/Cargo.toml \
+    --target-dir "$repo/target/peer-otel-lite"
 tools_bin="$(bash tests/tools.sh)"
 PATH="$tools_bin:$PATH" cargo lambda build --release --output-format zip
 
 # ---- measurements ----
 BENCH_BARE_BIN="$repo/target/release/examples/bare_axum" \
+    BENCH_PEER_OTEL_LITE="$repo/target/peer-otel-lite/release/peer-otel-lite" \
     cargo bench --bench startup >"$out/startup.jsonl"
 # DynamoDB Local for the AWS SDK figures (tests/tools.sh installs it).
 cargo bench --bench dynamodb >"$out/dynamodb.jsonl"

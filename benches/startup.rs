@@ -8,6 +8,11 @@
 //!   which it makes only after flushing), warm (one process) and cold (the
 //!   first invocation of a fresh process), with tracing on and off, and with EMF metrics on and off.
 //!
+//! The Lambda runs cover the three trace paths (OTLP to a collector, signed
+//! OTLP straight to X-Ray, OTLP over UDP to Lambda's X-Ray endpoint) and, when
+//! `BENCH_PEER_OTEL_LITE` names its binary, the nearest Rust peer: the same
+//! routes traced by the lambda-otel-lite crate (bench/peer-otel-lite).
+//!
 //! Prints one JSON object per line; `bench/bench.py` turns them into tables.
 //! Counts: `BENCH_STARTS` [20], `BENCH_COLD_STARTS` [20], `BENCH_INVOCATIONS` [1000].
 
@@ -27,6 +32,7 @@ use support::{
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
     otlp::Receiver,
     process::{App, binary, command},
+    xray_udp::XrayUdp,
 };
 use tokio::sync::mpsc;
 
@@ -143,11 +149,16 @@ struct Function {
 
 impl Function {
     /// `mode`: `otlp` (to a collector), `direct` (SigV4 + gzip, as to the X-Ray
-    /// OTLP endpoint; the receiver stands in for X-Ray) or `none`; `metrics`:
-    /// `OTEL_METRICS_EXPORTER`.
-    async fn start(receiver: &Receiver, mode: &str, metrics: &str) -> TestResult<Self> {
+    /// OTLP endpoint; the receiver stands in for X-Ray), `xray-udp` (to the
+    /// UDP endpoint double), `none`, or `otel-lite` (the peer binary, spans on
+    /// its stdout); `metrics`: `OTEL_METRICS_EXPORTER`.
+    async fn start(sinks: &Sinks, mode: &str, metrics: &str) -> TestResult<Self> {
         let (tx, nexts) = mpsc::unbounded_channel();
-        let spans = receiver.counter();
+        let spans: Box<dyn Fn() -> u64 + Send + Sync> = match mode {
+            "xray-udp" => Box::new(sinks.udp.counter()),
+            "otel-lite" => Box::new(|| 0),
+            _ => Box::new(sinks.otlp.counter()),
+        };
         let api = RuntimeApi::start(move || {
             let n = spans();
             let _ = tx.send((Instant::now(), n));
@@ -155,9 +166,13 @@ impl Function {
         })
         .await?;
         let mut env = api.lambda_env();
-        let exporter = if mode == "none" { "none" } else { "otlp" };
+        let exporter = match mode {
+            "none" | "xray-udp" => mode,
+            _ => "otlp",
+        };
         env.extend([
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", sinks.otlp.http_endpoint()),
+            ("AWS_XRAY_DAEMON_ADDRESS", sinks.udp.daemon_address()),
             ("OTEL_TRACES_EXPORTER", exporter.to_owned()),
             ("OTEL_METRICS_EXPORTER", metrics.to_owned()),
             ("USERS_LATENCY_MS", "0".to_owned()),
@@ -173,8 +188,20 @@ impl Function {
                 ("AWS_SESSION_TOKEN", "bench-token".to_owned()),
             ]);
         }
+        let cmd = match (mode, &sinks.peer) {
+            ("otel-lite", Some(peer)) => {
+                let mut cmd = Command::new(peer);
+                cmd.env_clear()
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                cmd
+            }
+            _ => command(&env),
+        };
         let exec = Instant::now();
-        let app = App::spawn(command(&env))?;
+        let app = App::spawn(cmd)?;
         Ok(Self {
             api,
             app,
@@ -222,21 +249,37 @@ impl Function {
     }
 }
 
+/// Where the functions send spans, and the peer's binary if there is one.
+struct Sinks {
+    otlp: Receiver,
+    udp: XrayUdp,
+    peer: Option<String>,
+}
+
 async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
-    let receiver = Receiver::start().await?;
+    let sinks = Sinks {
+        otlp: Receiver::start().await?,
+        udp: XrayUdp::start().await?,
+        peer: std::env::var("BENCH_PEER_OTEL_LITE").ok(),
+    };
     // Tracing on and off with EMF metrics, then nothing: the last two give the
     // metrics' cost; `direct` signs spans as for the X-Ray OTLP endpoint.
-    for (label, exporter, metrics) in [
+    let mut runs = vec![
         ("otlp", "otlp", "emf"),
         ("direct", "direct", "emf"),
+        ("xray-udp", "xray-udp", "emf"),
         ("none", "none", "emf"),
         ("none-nometrics", "none", "none"),
-    ] {
+    ];
+    if sinks.peer.is_some() {
+        runs.push(("otel-lite", "otel-lite", "none"));
+    }
+    for (label, exporter, metrics) in runs {
         let mut init = Vec::new();
         let mut cold = Vec::new();
         let mut errors = 0;
         for _ in 0..cold_starts {
-            let mut function = Function::start(&receiver, exporter, metrics).await?;
+            let mut function = Function::start(&sinks, exporter, metrics).await?;
             let (first, spans) = function.next_call().await?;
             init.push(first - function.exec);
             let (took, _, ok) = function.invoke(0, spans).await?;
@@ -244,7 +287,7 @@ async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
             errors += usize::from(!ok);
             function.stop();
         }
-        let mut function = Function::start(&receiver, exporter, metrics).await?;
+        let mut function = Function::start(&sinks, exporter, metrics).await?;
         let (first, mut spans) = function.next_call().await?;
         init.push(first - function.exec);
         let mut warm = Vec::with_capacity(invocations);
@@ -276,7 +319,10 @@ async fn lambda(cold_starts: usize, invocations: usize) -> TestResult {
             },
             "invocations": invocations + cold_starts,
             "errors": errors,
-            "binary": binary(),
+            "binary": match (label, &sinks.peer) {
+                ("otel-lite", Some(peer)) => peer.as_str(),
+                _ => binary(),
+            },
         }));
     }
     Ok(())
