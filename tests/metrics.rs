@@ -88,6 +88,9 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
         ("OTEL_METRIC_EXPORT_INTERVAL", "600000".to_owned()),
         ("USERS_LATENCY_MS", "0".to_owned()),
         ("EXTERNAL_URL", upstream.url()),
+        // A handler past the request timeout is a 5xx: 504.
+        ("DATABASE_LATENCY_MS", "3000".to_owned()),
+        ("REQUEST_TIMEOUT_SECS", "1".to_owned()),
     ])?;
     for _ in 0..3 {
         assert_eq!(status(&app, "/api/users/7").await?, 200);
@@ -97,6 +100,7 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
     }
     assert_eq!(status(&app, "/api/users/abc").await?, 400);
     assert_eq!(status(&app, "/api/external").await?, 502);
+    assert_eq!(status(&app, "/api/database").await?, 504);
     app.terminate(Duration::from_secs(25));
     let metrics = receiver.drain_metrics();
 
@@ -122,6 +126,7 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
         // An unmatched path has no route, never the raw path.
         (request(None, "404i", "4xx"), 2),
         (request(Some("/api/external"), "502i", "5xx"), 1),
+        (request(Some("/api/database"), "504i", "5xx"), 1),
     ]);
     assert_eq!(server, expected);
 

@@ -53,12 +53,14 @@ pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) 
     let stack = ServiceBuilder::new()
         // Outermost first: the span sees the final status of everything.
         .layer(tracing)
-        // tower-http and axum answer 408, 413 and 405 with bare bodies.
+        // tower-http and axum answer 504, 413 and 405 with bare bodies.
         .map_response(json_errors)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // A handler that runs out of time is the server's failure, not the
+        // client's: 504, counted with the other 5xx.
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::GATEWAY_TIMEOUT,
             limits.request_timeout,
         ))
         // The limit above is the only one: axum's extractors would otherwise
