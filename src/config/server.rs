@@ -11,6 +11,9 @@ pub struct Server {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; above
+    /// the ALB's idle timeout (60 s), so the ALB always closes first.
+    pub idle_timeout: Duration,
 }
 
 impl Server {
@@ -21,6 +24,7 @@ impl Server {
             request_timeout: Duration::from_secs(r.number(REQUEST_TIMEOUT_SECS, 15u64, 1, 3600)),
             max_body_bytes: r.number(MAX_BODY_BYTES, 1_048_576usize, 0, 1 << 30),
             header_read_timeout: r.nonzero_millis(HEADER_READ_TIMEOUT_MS, 10_000, 600_000),
+            idle_timeout: Duration::from_secs(r.number(IDLE_TIMEOUT_SECS, 75u64, 1, 4000)),
         }
     }
 }
@@ -38,6 +42,7 @@ mod tests {
         assert_eq!(s.request_timeout, Duration::from_secs(15));
         assert_eq!(s.max_body_bytes, 1_048_576);
         assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(s.idle_timeout, Duration::from_secs(75));
     }
 
     #[test]
@@ -46,6 +51,7 @@ mod tests {
             SHUTDOWN_TIMEOUT_SECS,
             REQUEST_TIMEOUT_SECS,
             HEADER_READ_TIMEOUT_MS,
+            IDLE_TIMEOUT_SECS,
         ] {
             let err = parse(&[(var, "0")]).unwrap_err();
             assert_eq!(err.0[0].var, var);

@@ -2,6 +2,7 @@
 //! ECS Fargate from Lambda.
 
 pub mod http;
+mod idle;
 pub mod lambda;
 
 use std::sync::Arc;
@@ -61,6 +62,7 @@ pub async fn run(
                 })?;
             let settings = http::Connections {
                 header_read: config.server.header_read_timeout,
+                idle: config.server.idle_timeout,
                 drain: config.server.shutdown_timeout,
                 client_addr,
             };
