@@ -189,6 +189,7 @@ fn measure(variant: &str) {
             let limits = Limits {
                 request_timeout: config.server.request_timeout,
                 max_body_bytes: config.server.max_body_bytes,
+                max_in_flight: config.server.max_in_flight_requests,
             };
             app::router(state, tracing, limits)
         };

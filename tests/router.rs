@@ -49,6 +49,7 @@ fn limits(config: &Config) -> Limits {
     Limits {
         request_timeout: config.server.request_timeout,
         max_body_bytes: config.server.max_body_bytes,
+        max_in_flight: config.server.max_in_flight_requests,
     }
 }
 

@@ -14,6 +14,8 @@ pub struct Server {
     /// How long a keep-alive connection may wait for its next request; above
     /// the ALB's idle timeout (60 s), so the ALB always closes first.
     pub idle_timeout: Duration,
+    /// Requests served at once before more are refused with 503.
+    pub max_in_flight_requests: usize,
 }
 
 impl Server {
@@ -25,6 +27,7 @@ impl Server {
             max_body_bytes: r.number(MAX_BODY_BYTES, 1_048_576usize, 0, 1 << 30),
             header_read_timeout: r.nonzero_millis(HEADER_READ_TIMEOUT_MS, 10_000, 600_000),
             idle_timeout: Duration::from_secs(r.number(IDLE_TIMEOUT_SECS, 75u64, 1, 4000)),
+            max_in_flight_requests: r.number(MAX_IN_FLIGHT_REQUESTS, 1024usize, 1, 65_535),
         }
     }
 }
@@ -43,6 +46,7 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1_048_576);
         assert_eq!(s.header_read_timeout, Duration::from_secs(10));
         assert_eq!(s.idle_timeout, Duration::from_secs(75));
+        assert_eq!(s.max_in_flight_requests, 1024);
     }
 
     #[test]

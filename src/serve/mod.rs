@@ -50,6 +50,7 @@ pub async fn run(
     let limits = Limits {
         request_timeout: config.server.request_timeout,
         max_body_bytes: config.server.max_body_bytes,
+        max_in_flight: config.server.max_in_flight_requests,
     };
     let router = app::router(state, tracing, limits);
     match config.target {

@@ -25,6 +25,9 @@ pub const CLIENT_DURATION: &str = metric::HTTP_CLIENT_REQUEST_DURATION;
 /// The AWS SDK call duration (semconv 1.42 name; was `rpc.client.duration` in ms).
 pub const AWS_CALL_DURATION: &str = metric::RPC_CLIENT_CALL_DURATION;
 pub const COLDSTARTS: &str = metric::FAAS_COLDSTARTS;
+/// Requests refused because `MAX_IN_FLIGHT_REQUESTS` were being served (also
+/// in `http.server.request.duration` as 503; this one is only them).
+pub const REQUESTS_SHED: &str = "app.requests.shed";
 
 /// The semconv HTTP duration buckets, in seconds.
 pub const DURATION_BUCKETS: [f64; 14] = [
@@ -127,8 +130,20 @@ pub const COLDSTART: Instrument = Instrument {
     },
 };
 
+pub const SHED: Instrument = Instrument {
+    name: REQUESTS_SHED,
+    kind: Kind::Counter,
+    unit: "{request}",
+    description: "Requests refused with 503 because the in-flight limit was reached.",
+    emf: EmfMetric {
+        name: REQUESTS_SHED,
+        unit: "Count",
+        extra_dimension_sets: &[&[]],
+    },
+};
+
 /// Every instrument the service creates.
-pub const INSTRUMENTS: &[Instrument] = &[SERVER, CLIENT, AWS_CALL, COLDSTART];
+pub const INSTRUMENTS: &[Instrument] = &[SERVER, CLIENT, AWS_CALL, COLDSTART, SHED];
 
 /// The catalogue entry of the instrument named `name`.
 pub fn instrument(name: &str) -> Option<&'static Instrument> {

@@ -135,6 +135,7 @@ fn record_each(metrics: &Metrics) {
     );
     metrics.record_aws_call("DynamoDB", "GetItem", None, Duration::from_millis(7));
     metrics.record_coldstart();
+    metrics.record_shed();
 }
 
 /// The metric names the EMF lines declare, each with its value present.

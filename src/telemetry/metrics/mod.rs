@@ -54,6 +54,7 @@ struct Instruments {
     client: Histogram<f64>,
     aws_call: Histogram<f64>,
     coldstarts: Counter<u64>,
+    shed: Counter<u64>,
 }
 
 impl Metrics {
@@ -64,6 +65,7 @@ impl Metrics {
             client: histogram(&meter, &catalog::CLIENT),
             aws_call: histogram(&meter, &catalog::AWS_CALL),
             coldstarts: counter(&meter, &catalog::COLDSTART),
+            shed: counter(&meter, &catalog::SHED),
         })))
     }
 
@@ -139,6 +141,13 @@ impl Metrics {
             attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type.to_owned()));
         }
         i.aws_call.record(duration.as_secs_f64(), &attributes);
+    }
+
+    /// Counts a request refused by load shedding.
+    pub fn record_shed(&self) {
+        if let Some(i) = &self.0 {
+            i.shed.add(1, &[]);
+        }
     }
 
     /// Counts the first invocation of a Lambda sandbox.
