@@ -105,8 +105,8 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-# JSON log field (or pretty `key=value`) of the SDK's shutdown report.
-DROPPED_SPAN_COUNT = re.compile(r'dropped_span_count"?\s*[:=]\s*"?(\d+)')
+# JSON log field (or pretty `key=value`) of the shutdown's span tally.
+DROPPED_SPAN_COUNT = re.compile(r'spans_dropped_queue_full"?\s*[:=]\s*"?(\d+)')
 
 
 class Process:
@@ -135,9 +135,9 @@ class Process:
             self.lines += 1
             if '"_aws"' in line:
                 self.emf_lines += 1
-            if "BatchSpanProcessor.SpanDroppingStarted" in line:
+            if "span queue full" in line:
                 self.dropping_started = True
-            if "BatchSpanProcessor.SpansDropped" in line:
+            if '"spans lost"' in line or "spans lost" in line:
                 count = DROPPED_SPAN_COUNT.search(line)
                 self.spans_dropped = (self.spans_dropped or 0) + (int(count.group(1)) if count else 0)
             if len(self.head) < 20:

@@ -248,7 +248,8 @@ fn measure(variant: &str) {
             }
         }
         if let Ok(t) = Arc::try_unwrap(telemetry) {
-            let _ = t.shutdown(Duration::from_secs(10));
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            let _ = t.shutdown(until, until);
         }
     });
 }

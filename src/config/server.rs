@@ -7,6 +7,7 @@ use super::{reader::Reader, vars::*};
 #[derive(Clone, Debug)]
 pub struct Server {
     pub port: u16,
+    /// From SIGTERM to the exit: the drain and the telemetry flushes.
     pub shutdown_timeout: Duration,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
@@ -22,7 +23,8 @@ impl Server {
     pub(super) fn read(r: &mut Reader<'_>) -> Self {
         Server {
             port: r.number(PORT, 8080u16, 0, u16::MAX),
-            shutdown_timeout: Duration::from_secs(r.number(SHUTDOWN_TIMEOUT_SECS, 20u64, 1, 3600)),
+            // At most ECS's largest stopTimeout.
+            shutdown_timeout: Duration::from_secs(r.number(SHUTDOWN_TIMEOUT_SECS, 25u64, 1, 120)),
             request_timeout: Duration::from_secs(r.number(REQUEST_TIMEOUT_SECS, 15u64, 1, 3600)),
             max_body_bytes: r.number(MAX_BODY_BYTES, 1_048_576usize, 0, 1 << 30),
             header_read_timeout: r.nonzero_millis(HEADER_READ_TIMEOUT_MS, 10_000, 600_000),
@@ -41,7 +43,7 @@ mod tests {
     fn defaults_match_the_documented_table() {
         let s = parse(&[]).unwrap().server;
         assert_eq!(s.port, 8080);
-        assert_eq!(s.shutdown_timeout, Duration::from_secs(20));
+        assert_eq!(s.shutdown_timeout, Duration::from_secs(25));
         assert_eq!(s.request_timeout, Duration::from_secs(15));
         assert_eq!(s.max_body_bytes, 1_048_576);
         assert_eq!(s.header_read_timeout, Duration::from_secs(10));

@@ -6,7 +6,7 @@
 //! between requests.
 //!
 //! On shutdown the listener closes first (new connections are refused), then
-//! in-flight requests get up to the drain timeout to finish.
+//! in-flight requests get the drain's share of the shutdown [`Budget`].
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -21,7 +21,7 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use super::idle;
+use super::{budget::Budget, idle};
 use crate::telemetry::http::ClientAddr;
 
 /// Request line plus headers; larger gets 431.
@@ -36,21 +36,21 @@ pub struct Connections {
     pub header_read: Duration,
     /// How long a keep-alive connection may wait for its next request.
     pub idle: Duration,
-    /// How long in-flight requests may take to finish after shutdown starts.
-    pub drain: Duration,
+    /// From the signal to the exit: the drain and the telemetry flushes.
+    pub shutdown_budget: Duration,
     /// Put the peer's address on each request ([`ClientAddr`]); only request
     /// spans read it, and an extension costs an allocation a request.
     pub client_addr: bool,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+/// Serves `app` on `listener` until `shutdown` resolves, then drains;
+/// returns the shutdown budget, started at the signal.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
     settings: Connections,
-) -> std::io::Result<()> {
-    let drain_timeout = settings.drain;
+) -> std::io::Result<Budget> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "listening");
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -111,18 +111,23 @@ pub async fn run(
             }
         });
     }
+    let budget = Budget::starting_now(settings.shutdown_budget);
     drop(listener);
+    let drain_until = budget.drain_until();
     tracing::info!(
-        timeout_secs = drain_timeout.as_secs(),
+        budget_secs = settings.shutdown_budget.as_secs(),
+        drain_ms = drain_until
+            .saturating_duration_since(std::time::Instant::now())
+            .as_millis() as u64,
         "shutting down: draining requests"
     );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(drain_timeout) => {
+        () = tokio::time::sleep_until(drain_until.into()) => {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
     }
-    Ok(())
+    Ok(budget)
 }
 
 /// Resolves on SIGTERM (ECS stopping the task) or Ctrl-C.

@@ -1,11 +1,14 @@
 //! Serves the Router on the configured target. The only module that knows
 //! ECS Fargate from Lambda.
 
+mod budget;
 pub mod http;
 mod idle;
 pub mod lambda;
 
 use std::sync::Arc;
+
+pub use budget::Budget;
 
 use crate::{
     app::{self, AppState, Limits},
@@ -26,13 +29,14 @@ pub enum ServeError {
     Lambda(String),
 }
 
-/// Builds the Router from `config` and serves it until shutdown.
+/// Builds the Router from `config` and serves it until shutdown; returns
+/// what is left of the shutdown budget for the telemetry flushes.
 /// `aws` is the process's one AWS configuration, when anything needs it.
 pub async fn run(
     config: &Config,
     telemetry: Arc<Telemetry>,
     aws: Option<&aws_config::SdkConfig>,
-) -> Result<(), ServeError> {
+) -> Result<Budget, ServeError> {
     let metrics = telemetry.metrics();
     let state = AppState::with_users(
         config,
@@ -64,12 +68,14 @@ pub async fn run(
             let settings = http::Connections {
                 header_read: config.server.header_read_timeout,
                 idle: config.server.idle_timeout,
-                drain: config.server.shutdown_timeout,
+                shutdown_budget: config.server.shutdown_timeout,
                 client_addr,
             };
-            http::run(listener, router, http::shutdown_signal(), settings).await?;
-            Ok(())
+            Ok(http::run(listener, router, http::shutdown_signal(), settings).await?)
         }
-        Target::Lambda => lambda::run(router, telemetry, config).await,
+        Target::Lambda => {
+            lambda::run(router, telemetry, config).await?;
+            Ok(Budget::starting_now(config.server.shutdown_timeout))
+        }
     }
 }

@@ -66,13 +66,12 @@ impl Telemetry {
         metrics && spans
     }
 
-    /// Flushes and shuts the providers down, tracer first, reporting the
-    /// first error after trying both.
-    pub fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
-        let spans = self.tracing.map_or(Ok(()), |t| t.shutdown(timeout));
-        let metrics = self
-            .exporting_metrics
-            .map_or(Ok(()), |m| m.shutdown(timeout));
+    /// Flushes and shuts the providers down, tracer first (giving up at
+    /// `spans_until`), then the meter (at `until`), reporting the first
+    /// error after trying both. Spans not exported are counted and logged.
+    pub fn shutdown(self, spans_until: Instant, until: Instant) -> Result<(), TelemetryError> {
+        let spans = self.tracing.map_or(Ok(()), |t| t.shutdown(spans_until));
+        let metrics = self.exporting_metrics.map_or(Ok(()), |m| m.shutdown(until));
         spans.and(metrics)
     }
 }
@@ -122,7 +121,8 @@ pub async fn init(
         },
         None => (base, None),
     };
-    let tracing = trace::Tracing::new(config, aws, resource.clone())?;
+    let late_metrics = metrics::LateMetrics::default();
+    let tracing = trace::Tracing::new(config, aws, resource.clone(), late_metrics.clone())?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -160,10 +160,11 @@ pub async fn init(
         .namespace
         .clone()
         .unwrap_or_else(|| service_name(config));
-    let (exporting_metrics, metrics) = match metrics::Exporting::new(config, resource, namespace)? {
-        Some((exporting, metrics)) => (Some(exporting), metrics),
-        None => (None, metrics::Metrics::default()),
-    };
+    let (exporting_metrics, metrics) =
+        match metrics::Exporting::new(config, resource, namespace, &late_metrics)? {
+            Some((exporting, metrics)) => (Some(exporting), metrics),
+            None => (None, metrics::Metrics::default()),
+        };
     tracing::debug!(
         exporter = ?config.telemetry.traces.exporter,
         metrics_exporter = ?config.telemetry.metrics.exporter,
