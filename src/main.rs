@@ -22,7 +22,16 @@ fn main() -> ExitCode {
     };
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(e) => return fail(&e.to_string(), 2),
+        Err(e) => {
+            // A function says why it cannot start, for the invocation to fail with.
+            if let (Command::Serve, Some(api)) = (&command, Config::lambda_runtime_api_from_env())
+                && let Err(report) =
+                    serve::init_error::report(&api, serve::init_error::CONFIG_ERROR, &e.to_string())
+            {
+                eprintln!("axum-xray-otel: cannot report the init error: {report}");
+            }
+            return fail(&e.to_string(), 2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,11 +4,15 @@
 //! event, so every invocation's metrics (an EMF line on stdout by default)
 //! and spans are flushed before that, bounded by
 //! `LAMBDA_FLUSH_TIMEOUT_MS` so a dead collector cannot eat the function's
-//! time. On SIGTERM the rest is flushed.
+//! time, and never past the invocation's deadline (Lambda would count a
+//! timeout). On SIGTERM the rest is flushed.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::Router;
@@ -28,11 +32,17 @@ pub async fn run(
     config: &Config,
 ) -> Result<(), ServeError> {
     let coldstart = Arc::new(AtomicBool::new(true));
+    // The current invocation's deadline, epoch milliseconds.
+    let deadline = Arc::new(AtomicU64::new(u64::MAX));
     let metrics = telemetry.metrics();
+    let invocation_deadline = Arc::clone(&deadline);
     let handler = tower::service_fn(move |request: Request| {
         let first = coldstart.swap(false, Ordering::Relaxed);
         if first {
             metrics.record_coldstart();
+        }
+        if let Some(context) = request.lambda_context_ref() {
+            invocation_deadline.store(context.deadline, Ordering::Relaxed);
         }
         let request = prepare(request, first);
         router.clone().oneshot(request)
@@ -42,10 +52,15 @@ pub async fn run(
     let per_invocation = Arc::clone(&telemetry);
     // Called after the response is sent and before the next event is requested.
     let flush = move || {
+        let bound = flush_bound(
+            flush_timeout,
+            deadline.load(Ordering::Relaxed),
+            SystemTime::now(),
+        );
         tokio::task::block_in_place(|| {
-            if !per_invocation.flush(flush_timeout) {
+            if !per_invocation.flush(bound) {
                 tracing::warn!(
-                    timeout_ms = flush_timeout.as_millis() as u64,
+                    timeout_ms = bound.as_millis() as u64,
                     "span flush timed out"
                 );
             }
@@ -63,6 +78,19 @@ pub async fn run(
         .run()
         .await
         .map_err(|e| ServeError::Lambda(e.to_string()))
+}
+
+/// Left before the invocation's deadline for the runtime to ask for the next event.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
+
+/// How long the flush after an invocation may take: `configured`, but never
+/// past `deadline_ms` (epoch milliseconds) less a margin.
+fn flush_bound(configured: Duration, deadline_ms: u64, now: SystemTime) -> Duration {
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    configured.min(left.saturating_sub(DEADLINE_MARGIN))
 }
 
 /// Adds the invocation facts for the request span and removes the API
@@ -112,5 +140,28 @@ fn path_without_stage(request: &Request) -> Option<String> {
             }
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flush_never_runs_past_the_invocation_deadline() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_000_000);
+        let configured = Duration::from_millis(300);
+        // Plenty of time: the configured bound.
+        assert_eq!(flush_bound(configured, 1_030_000, now), configured);
+        // 200 ms left: up to the deadline less the margin.
+        assert_eq!(
+            flush_bound(configured, 1_000_200, now),
+            Duration::from_millis(150)
+        );
+        // Within the margin, or past the deadline: no wait at all.
+        assert_eq!(flush_bound(configured, 1_000_030, now), Duration::ZERO);
+        assert_eq!(flush_bound(configured, 999_000, now), Duration::ZERO);
+        // No deadline known yet.
+        assert_eq!(flush_bound(configured, u64::MAX, now), configured);
     }
 }

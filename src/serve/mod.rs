@@ -4,6 +4,7 @@
 mod budget;
 pub mod http;
 mod idle;
+pub mod init_error;
 pub mod lambda;
 
 use std::sync::Arc;
