@@ -563,7 +563,7 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     w(f"Log lines written per request by (a) at the default `RUST_LOG=info`: {logs:.3f}.\n")
     dropped = {v: dropped_spans(results, v) for v in ("traced", "direct", "nometrics") if v in variants}
     if dropped:
-        w("Spans the SDK reported dropped (its `BatchSpanProcessor.SpansDropped` count at shutdown, "
+        w("Spans the service reported dropped (`spans_dropped_queue_full` of its `spans lost` line at shutdown, "
           "summed over the rounds' processes, closed loop included): "
           + ", ".join(f"{NAMES[v].split(' ', 1)[0]} {n}" for v, n in dropped.items()) + ".\n")
     for f in floods:
@@ -768,8 +768,8 @@ def write_flood(w, f: dict) -> None:
     w(f"### Flood: {f['rate']:,} req/s for {f['seconds']:g} s, full tracing\n")
     w(f"A fresh server as (a); `oha -c {CONNECTIONS} -q {f['rate']} -z {f['seconds']:g}s "
       f"--latency-correction` on `{f['route']}` ({EXPECTED_SPANS['traced'][f['route']]} spans a "
-      "request), then SIGTERM, so the SDK exports what it holds and logs how many spans it dropped "
-      "(`BatchSpanProcessor.SpansDropped`, `dropped_span_count`; `SpanDroppingStarted` when the "
+      "request), then SIGTERM, so the SDK exports what it holds and the service logs how many spans it "
+      "dropped (`spans lost`, `spans_dropped_queue_full`; `span queue full` when the "
       "first is dropped). Received = spans the receiver decoded, after the server exited.\n")
     w("| requests | achieved req/s | errors | spans expected | spans received | dropped (SDK) "
       "| p50 / p99 / p99.9 ms | CPU µs/req | peak RSS MiB |")

@@ -15,7 +15,9 @@
 //! hands it over, which is when its head is complete, and finished when hyper
 //! drops the response body, which is when the response is written. A read
 //! that passes a deadline fails with `TimedOut`, and hyper closes the
-//! connection.
+//! connection. A request pipelined behind another is already in hyper's
+//! buffer when the first is answered, so it gets the idle timeout rather
+//! than the header one (the ALB does not pipeline).
 
 use std::{
     io,
