@@ -105,8 +105,8 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-# JSON log field (or pretty `key=value`) of the SDK's shutdown report.
-DROPPED_SPAN_COUNT = re.compile(r'dropped_span_count"?\s*[:=]\s*"?(\d+)')
+# JSON log field (or pretty `key=value`) of the shutdown's span tally.
+DROPPED_SPAN_COUNT = re.compile(r'spans_dropped_queue_full"?\s*[:=]\s*"?(\d+)')
 
 
 class Process:
@@ -135,9 +135,9 @@ class Process:
             self.lines += 1
             if '"_aws"' in line:
                 self.emf_lines += 1
-            if "BatchSpanProcessor.SpanDroppingStarted" in line:
+            if "span queue full" in line:
                 self.dropping_started = True
-            if "BatchSpanProcessor.SpansDropped" in line:
+            if '"spans lost"' in line or "spans lost" in line:
                 count = DROPPED_SPAN_COUNT.search(line)
                 self.spans_dropped = (self.spans_dropped or 0) + (int(count.group(1)) if count else 0)
             if len(self.head) < 20:
@@ -563,7 +563,7 @@ def write_report(args, results: list[dict], startup: list[dict], repo: Path, pee
     w(f"Log lines written per request by (a) at the default `RUST_LOG=info`: {logs:.3f}.\n")
     dropped = {v: dropped_spans(results, v) for v in ("traced", "direct", "nometrics") if v in variants}
     if dropped:
-        w("Spans the SDK reported dropped (its `BatchSpanProcessor.SpansDropped` count at shutdown, "
+        w("Spans the service reported dropped (`spans_dropped_queue_full` of its `spans lost` line at shutdown, "
           "summed over the rounds' processes, closed loop included): "
           + ", ".join(f"{NAMES[v].split(' ', 1)[0]} {n}" for v, n in dropped.items()) + ".\n")
     for f in floods:
@@ -776,8 +776,8 @@ def write_flood(w, f: dict) -> None:
     w(f"### Flood: {f['rate']:,} req/s for {f['seconds']:g} s, full tracing\n")
     w(f"A fresh server as (a); `oha -c {CONNECTIONS} -q {f['rate']} -z {f['seconds']:g}s "
       f"--latency-correction` on `{f['route']}` ({EXPECTED_SPANS['traced'][f['route']]} spans a "
-      "request), then SIGTERM, so the SDK exports what it holds and logs how many spans it dropped "
-      "(`BatchSpanProcessor.SpansDropped`, `dropped_span_count`; `SpanDroppingStarted` when the "
+      "request), then SIGTERM, so the SDK exports what it holds and the service logs how many spans it "
+      "dropped (`spans lost`, `spans_dropped_queue_full`; `span queue full` when the "
       "first is dropped). Received = spans the receiver decoded, after the server exited.\n")
     w("| requests | achieved req/s | errors | spans expected | spans received | dropped (SDK) "
       "| p50 / p99 / p99.9 ms | CPU µs/req | peak RSS MiB |")

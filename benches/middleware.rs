@@ -189,6 +189,7 @@ fn measure(variant: &str) {
             let limits = Limits {
                 request_timeout: config.server.request_timeout,
                 max_body_bytes: config.server.max_body_bytes,
+                max_in_flight: config.server.max_in_flight_requests,
             };
             app::router(state, tracing, limits)
         };
@@ -247,7 +248,8 @@ fn measure(variant: &str) {
             }
         }
         if let Ok(t) = Arc::try_unwrap(telemetry) {
-            let _ = t.shutdown(Duration::from_secs(10));
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            let _ = t.shutdown(until, until);
         }
     });
 }

@@ -22,7 +22,16 @@ fn main() -> ExitCode {
     };
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(e) => return fail(&e.to_string(), 2),
+        Err(e) => {
+            // A function says why it cannot start, for the invocation to fail with.
+            if let (Command::Serve, Some(api)) = (&command, Config::lambda_runtime_api_from_env())
+                && let Err(report) =
+                    serve::init_error::report(&api, serve::init_error::CONFIG_ERROR, &e.to_string())
+            {
+                eprintln!("axum-xray-otel: cannot report the init error: {report}");
+            }
+            return fail(&e.to_string(), 2);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,13 +71,24 @@ async fn run(config: Config) -> ExitCode {
         Err(e) => return fail(&format!("{e:#}"), 1),
     };
     let served = serve::run(&config, Arc::clone(&telemetry), aws.as_ref()).await;
-    if let Err(e) = &served {
-        tracing::error!(error = %e, "stopped");
-    }
+    // The flushes get what the drain left of the shutdown budget.
+    let budget = match &served {
+        Ok(budget) => *budget,
+        Err(e) => {
+            tracing::error!(error = %e, "stopped");
+            serve::Budget::starting_now(config.server.shutdown_timeout)
+        }
+    };
     let flushed = match Arc::try_unwrap(telemetry) {
-        Ok(t) => tokio::task::block_in_place(|| t.shutdown(config.server.shutdown_timeout)),
+        Ok(t) => {
+            tokio::task::block_in_place(|| t.shutdown(budget.spans_until(), budget.deadline()))
+        }
         Err(t) => {
-            t.flush(config.server.shutdown_timeout);
+            t.flush(
+                budget
+                    .deadline()
+                    .saturating_duration_since(std::time::Instant::now()),
+            );
             Ok(())
         }
     };
@@ -76,7 +96,7 @@ async fn run(config: Config) -> ExitCode {
         tracing::warn!(error = %e, "telemetry shutdown incomplete");
     }
     match served {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("axum-xray-otel: {e}"), 1),
     }
 }

@@ -320,3 +320,86 @@ async fn idle_connections_without_a_request_are_closed() -> TestResult {
     );
     Ok(())
 }
+
+/// Reads one response off a keep-alive connection (head and a
+/// `content-length` body); `None` if the server closed it first.
+async fn read_response(stream: &mut TcpStream) -> TestResult<Option<u16>> {
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .ok_or("no content-length")?;
+            if body.len() >= length {
+                return Ok(parse(&bytes).status);
+            }
+        }
+        let n = tokio::time::timeout(support::DEADLINE, stream.read(&mut buf)).await??;
+        if n == 0 {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
+}
+
+const KEEP_ALIVE_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_connections_wait_for_the_idle_timeout_not_the_header_one() -> TestResult {
+    const HEADER: Duration = Duration::from_millis(300);
+    const IDLE: Duration = Duration::from_secs(3);
+    let app = start(&[
+        ("HEADER_READ_TIMEOUT_MS", &HEADER.as_millis().to_string()),
+        ("IDLE_TIMEOUT_SECS", &IDLE.as_secs().to_string()),
+    ])?;
+
+    // Idle five header timeouts between two requests: the connection must
+    // not close (a read returning 0 would be the server closing it).
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await?;
+    stream.write_all(KEEP_ALIVE_HEALTH).await?;
+    assert_eq!(read_response(&mut stream).await?, Some(200));
+    let mut buf = [0u8; 16];
+    let early = tokio::time::timeout(5 * HEADER, stream.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "the idle connection was closed within {:?}: {early:?}",
+        5 * HEADER
+    );
+    stream.write_all(KEEP_ALIVE_HEALTH).await?;
+    assert_eq!(
+        read_response(&mut stream).await?,
+        Some(200),
+        "second request"
+    );
+
+    // A request that starts and stalls is still cut off at the header timeout.
+    stream.write_all(b"GET /health HTTP/1.1\r\nhost").await?;
+    let (after, _) = until_closed(&mut stream).await;
+    eprintln!("stalled head on a kept-alive connection: closed after {after:?}");
+    assert!(
+        after >= HEADER - Duration::from_millis(50) && after < IDLE - Duration::from_secs(1),
+        "closed after {after:?}"
+    );
+
+    // An idle connection past the idle timeout is closed, counted from its
+    // last response (not from when its request arrived).
+    let mut stream = TcpStream::connect(("127.0.0.1", app.port)).await?;
+    stream.write_all(KEEP_ALIVE_HEALTH).await?;
+    assert_eq!(read_response(&mut stream).await?, Some(200));
+    let (after, status) = until_closed(&mut stream).await;
+    eprintln!("idle keep-alive connection: closed after {after:?}");
+    assert_eq!(status, None);
+    assert!(
+        after >= IDLE - Duration::from_millis(100) && after < IDLE + Duration::from_millis(200),
+        "closed after {after:?}"
+    );
+    Ok(())
+}

@@ -269,7 +269,8 @@ async fn absent_collector_costs_requests_nothing_and_export_starts_when_it_arriv
 /// exits 0 well within the drain timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_drains_accepted_requests_and_exports_their_spans() -> TestResult {
-    const IN_FLIGHT: usize = 20;
+    const IN_FLIGHT: usize = 50;
+    // The whole shutdown budget: drain and both flushes.
     const DRAIN: Duration = Duration::from_secs(10);
     let mut receiver = Receiver::start().await?;
     let mut upstream = Upstream::start(Behaviour::Gated).await?;
@@ -278,6 +279,8 @@ async fn sigterm_under_load_drains_accepted_requests_and_exports_their_spans() -
         ("EXTERNAL_URL", upstream.url()),
         ("EXTERNAL_TIMEOUT_MS", "15000".to_owned()),
         ("SHUTDOWN_TIMEOUT_SECS", DRAIN.as_secs().to_string()),
+        // The SDK's default: a receiver slowed by a busy machine is no fault here.
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "10000".to_owned()),
     ]);
     let mut app = App::start_http(&env)?;
 
@@ -385,10 +388,88 @@ async fn sigterm_under_load_drains_accepted_requests_and_exports_their_spans() -
         ms(exit_after),
         background.succeeded(),
     );
+    let tally = app.wait_for_log(|v| v["message"] == "every span exported");
     assert!(
         user_spans >= background.succeeded(),
-        "{user_spans} spans for {} completed requests",
-        background.succeeded()
+        "{user_spans} spans for {} completed requests; {:#?}",
+        background.succeeded(),
+        app.output()
+            .iter()
+            .filter(|l| !l.contains("\"listening\""))
+            .collect::<Vec<_>>()
+    );
+    // The shutdown accounts for every span: here, all exported.
+    let tally = tally.ok_or_else(|| format!("no span tally: {:#?}", app.output()))?;
+    let exported = tally["spans_exported"].as_u64().unwrap_or_default();
+    assert!(
+        exported as usize >= spans.len(),
+        "{tally} for {} spans",
+        spans.len()
+    );
+    Ok(())
+}
+
+/// A collector that stops answering as SIGTERM arrives cannot hold the
+/// process past `SHUTDOWN_TIMEOUT_SECS`: requests in flight still finish,
+/// the flushes give up within the budget, and the spans not exported are
+/// counted in the last log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_collector_cannot_hold_shutdown_past_the_budget() -> TestResult {
+    const BUDGET: Duration = Duration::from_secs(4);
+    const IN_FLIGHT: usize = 50;
+    let receiver = Receiver::start().await?;
+    let mut upstream = Upstream::start(Behaviour::Gated).await?;
+    let mut env = collector_env(&receiver.http_endpoint());
+    env.extend([
+        ("EXTERNAL_URL", upstream.url()),
+        ("EXTERNAL_TIMEOUT_MS", "15000".to_owned()),
+        ("SHUTDOWN_TIMEOUT_SECS", BUDGET.as_secs().to_string()),
+        // Each export would hang this long: far past the budget.
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "30000".to_owned()),
+    ]);
+    let mut app = App::start_http(&env)?;
+    let mut held = tokio::task::JoinSet::new();
+    for _ in 0..IN_FLIGHT {
+        let url = app.url("/api/external");
+        held.spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) });
+    }
+    for _ in 0..IN_FLIGHT {
+        tokio::time::timeout(support::DEADLINE, upstream.requests.recv())
+            .await?
+            .ok_or("upstream closed")?;
+    }
+    receiver.set_mode(Mode::Hang);
+    let signalled = Instant::now();
+    app.signal("TERM");
+    upstream.open_gate();
+    while let Some(status) = held.join_next().await {
+        assert_eq!(status??, 200);
+    }
+    let status = tokio::task::block_in_place(|| app.wait_exit(BUDGET + Duration::from_secs(10)));
+    let exit_after = signalled.elapsed();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "{:#?}",
+        app.output()
+    );
+    assert!(
+        exit_after < BUDGET,
+        "exit took {exit_after:?}: {:#?}",
+        app.output()
+    );
+    let lost = app
+        .wait_for_log(|v| v["message"] == "spans lost")
+        .ok_or_else(|| format!("no loss logged: {:#?}", app.output()))?;
+    let unexported = lost["spans_unexported_at_shutdown"]
+        .as_u64()
+        .unwrap_or_default();
+    let total = lost["spans_lost"].as_u64().unwrap_or_default();
+    // Each held request made a server and a client span; none got out.
+    assert!(total >= 2 * IN_FLIGHT as u64, "{lost}");
+    eprintln!(
+        "hanging collector: exit {:.0} ms after SIGTERM (budget {BUDGET:?}); {total} spans lost, {unexported} of them still queued",
+        ms(exit_after)
     );
     Ok(())
 }

@@ -4,7 +4,10 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use serde_json::Value;
 use support::{
@@ -189,6 +192,22 @@ async fn the_alb_root_is_sampled_by_our_sampler_and_sampled_1_by_the_header() ->
     Ok(())
 }
 
+/// The totals of `names` in EMF lines, per `error.type` ("" when absent).
+fn emf_totals(lines: &[String], names: &[&str]) -> BTreeMap<(String, String), f64> {
+    let mut totals = BTreeMap::new();
+    for object in support::emf::emf_objects(lines.iter().map(String::as_str)) {
+        for name in names {
+            if let Some(value) = object[*name].as_f64() {
+                let error_type = object["error.type"].as_str().unwrap_or_default();
+                *totals
+                    .entry(((*name).to_owned(), error_type.to_owned()))
+                    .or_default() += value;
+            }
+        }
+    }
+    totals
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_span_queue_drops_spans_counts_them_and_never_fails_requests() -> TestResult {
     let receiver = Receiver::start().await?;
@@ -199,20 +218,63 @@ async fn a_full_span_queue_drops_spans_counts_them_and_never_fails_requests() ->
             ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            // The loss counters as EMF lines on stdout, written at shutdown.
+            ("OTEL_METRICS_EXPORTER", "emf"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "600000"),
         ],
     ))?;
     for _ in 0..30 {
         assert_eq!(get(&app, "/api/database", &[]).await?.0, 200);
     }
-    let started = app.wait_for_log(|v| v["name"] == "BatchSpanProcessor.SpanDroppingStarted");
+    let started = app.wait_for_log(|v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("span queue full"))
+    });
     assert!(started.is_some(), "no drop warning: {:#?}", app.output());
     app.terminate(Duration::from_secs(25));
-    let total = app
-        .wait_for_log(|v| v["name"] == "BatchSpanProcessor.SpansDropped")
-        .ok_or("no dropped-span count at shutdown")?;
-    let dropped = total["dropped_span_count"].as_u64().ok_or("no count")?;
+    let lost = app
+        .wait_for_log(|v| v["message"] == "spans lost")
+        .ok_or("no span tally at shutdown")?;
+    let dropped = lost["spans_dropped_queue_full"]
+        .as_u64()
+        .ok_or("no count")?;
     // 60 spans made; at most the queue (8) plus the batches in flight were kept.
-    assert!((30..=60).contains(&dropped), "{total}");
+    assert!((30..=60).contains(&dropped), "{lost}");
+    // The same losses as metrics, with the SDK's self-observability names.
+    let totals = emf_totals(
+        &app.output(),
+        &[
+            "otel.sdk.processor.span.processed",
+            "otel.sdk.exporter.span.exported",
+        ],
+    );
+    let total = |name: &str, error: &str| {
+        totals
+            .get(&(name.to_owned(), error.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        total("otel.sdk.processor.span.processed", "queue_full"),
+        dropped as f64,
+        "{totals:?}"
+    );
+    // Every span handed to the exporter failed (the collector hangs), each
+    // with an `error.type`; none counted as exported.
+    let handed = total("otel.sdk.processor.span.processed", "");
+    let failed: f64 = totals
+        .iter()
+        .filter(|((name, error), _)| name == "otel.sdk.exporter.span.exported" && !error.is_empty())
+        .map(|(_, n)| n)
+        .sum();
+    assert!(handed > 0.0, "{totals:?}");
+    assert_eq!(failed, handed, "{totals:?}");
+    assert_eq!(
+        total("otel.sdk.exporter.span.exported", ""),
+        0.0,
+        "{totals:?}"
+    );
     Ok(())
 }
 

@@ -312,3 +312,56 @@ async fn a_vanished_runtime_api_stops_the_process_with_a_clear_message() -> Test
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_setting_is_reported_as_an_init_error_and_exits_non_zero() -> TestResult {
+    let receiver = Receiver::start().await?;
+    let (mut api, mut app) = start(&receiver, &[("REQUEST_TIMEOUT_SECS", "soon")]).await?;
+    let Some(Outcome::InitError { error_type, body }) = api.next_outcome().await else {
+        panic!("no init error: {:#?}", app.output());
+    };
+    let message =
+        "invalid configuration: REQUEST_TIMEOUT_SECS: 'soon' is not an integer from 1 to 3600";
+    assert_eq!(error_type, "Runtime.ConfigError");
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "errorMessage": message,
+            "errorType": "Runtime.ConfigError",
+            "stackTrace": [],
+        })
+    );
+    let status = tokio::task::block_in_place(|| app.wait_exit(Duration::from_secs(10)));
+    let output = app.output();
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{output:#?}");
+    assert_eq!(output, vec![format!("stderr: axum-xray-otel: {message}")]);
+    // It never asked for an event.
+    assert!(api.next_times().is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flush_never_runs_past_the_invocation_deadline() -> TestResult {
+    const NEAR: Duration = Duration::from_millis(400);
+    let receiver = Receiver::start().await?;
+    receiver.set_mode(Mode::Hang);
+    // A flush bound far past the deadline: only the deadline can stop it.
+    let (mut api, _app) = start(&receiver, &[("LAMBDA_FLUSH_TIMEOUT_MS", "5000")]).await?;
+    api.set_deadline_in(NEAR);
+    api.push(invocation(
+        "near",
+        "function-url.json",
+        trace_header(XRAY_ROOT, 1),
+    ));
+    assert_eq!(http_response(api.next_outcome().await).0, 200);
+    // The runtime asks for the next event once the flush has given up.
+    assert!(api.wait_for_nexts(2).await, "no second /next");
+    let deadline = api.deadlines()[0];
+    let next = api.next_times()[1];
+    eprintln!(
+        "near deadline: next event asked for {} ms before the deadline",
+        deadline as i128 - next as i128
+    );
+    assert!(next < deadline, "/next at {next}, deadline {deadline}");
+    Ok(())
+}

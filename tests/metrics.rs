@@ -88,6 +88,9 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
         ("OTEL_METRIC_EXPORT_INTERVAL", "600000".to_owned()),
         ("USERS_LATENCY_MS", "0".to_owned()),
         ("EXTERNAL_URL", upstream.url()),
+        // A handler past the request timeout is a 5xx: 504.
+        ("DATABASE_LATENCY_MS", "3000".to_owned()),
+        ("REQUEST_TIMEOUT_SECS", "1".to_owned()),
     ])?;
     for _ in 0..3 {
         assert_eq!(status(&app, "/api/users/7").await?, 200);
@@ -97,6 +100,7 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
     }
     assert_eq!(status(&app, "/api/users/abc").await?, 400);
     assert_eq!(status(&app, "/api/external").await?, 502);
+    assert_eq!(status(&app, "/api/database").await?, 504);
     app.terminate(Duration::from_secs(25));
     let metrics = receiver.drain_metrics();
 
@@ -122,6 +126,7 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
         // An unmatched path has no route, never the raw path.
         (request(None, "404i", "4xx"), 2),
         (request(Some("/api/external"), "502i", "5xx"), 1),
+        (request(Some("/api/database"), "504i", "5xx"), 1),
     ]);
     assert_eq!(server, expected);
 
@@ -184,5 +189,61 @@ async fn a_dead_metrics_collector_does_not_touch_requests() -> TestResult {
         assert_eq!(status(&app, "/health").await?, 200);
     }
     app.terminate(Duration::from_secs(25));
+    Ok(())
+}
+
+/// A collector that refuses metric exports: each failure is logged as a
+/// warning (not at debug), and once it accepts again the failed data points
+/// arrive as `otel.sdk.exporter.metric_data_point.exported` with `error.type`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_metric_exports_are_logged_and_counted() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    receiver.set_mode(support::otlp::Mode::Refuse);
+    let mut app = App::start_http(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
+        ("OTEL_TRACES_EXPORTER", "none".to_owned()),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "100".to_owned()),
+    ])?;
+    assert_eq!(status(&app, "/health").await?, 200);
+    let failing = tokio::task::block_in_place(|| {
+        app.wait_for_log(|v| v["message"] == "metric export failing")
+    })
+    .ok_or("no failure logged")?;
+    assert_eq!(failing["level"], "WARN");
+    receiver.set_mode(support::otlp::Mode::Accept);
+    let recovered = tokio::task::block_in_place(|| {
+        app.wait_for_log(|v| v["message"] == "metric export recovered")
+    })
+    .ok_or("no recovery logged")?;
+    assert!(
+        recovered["data_points_lost"].as_u64() > Some(0),
+        "{recovered}"
+    );
+    app.terminate(Duration::from_secs(25));
+    let metrics = receiver.drain_metrics();
+    let mut failed = 0;
+    for received in metrics
+        .iter()
+        .filter(|m| m.metric.name == "otel.sdk.exporter.metric_data_point.exported")
+    {
+        let Some(Data::Sum(sum)) = &received.metric.data else {
+            panic!("not a sum: {:?}", received.metric.data);
+        };
+        for point in &sum.data_points {
+            if attributes(&point.attributes)
+                .get("error.type")
+                .map(String::as_str)
+                == Some("export_failed")
+            {
+                failed += match point.value {
+                    Some(
+                        opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(n),
+                    ) => n,
+                    _ => 0,
+                };
+            }
+        }
+    }
+    assert!(failed > 0, "no failed data points counted");
     Ok(())
 }

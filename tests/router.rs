@@ -49,6 +49,7 @@ fn limits(config: &Config) -> Limits {
     Limits {
         request_timeout: config.server.request_timeout,
         max_body_bytes: config.server.max_body_bytes,
+        max_in_flight: config.server.max_in_flight_requests,
     }
 }
 
@@ -237,11 +238,14 @@ async fn oversized_bodies_get_413() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn slow_requests_time_out_with_408() {
+async fn slow_handlers_time_out_with_504() {
     let router = router_with(&[("USERS_LATENCY_MS", "60000"), ("REQUEST_TIMEOUT_SECS", "2")]);
     let (status, body) = get_path(&router, "/api/users/1").await;
-    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
-    assert_eq!(body["error"], "request_timeout");
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        body,
+        json!({"error": "gateway_timeout", "message": "Gateway Timeout"})
+    );
 }
 
 async fn boom() -> &'static str {
@@ -324,8 +328,8 @@ async fn the_guard_catches_later_panics_and_times_out_only_what_is_late() {
         (StatusCode::OK, json!({ "waited_ms": 1_900 }))
     );
     let (status, body) = get_path(&router, "/late").await;
-    assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
-    assert_eq!(body["error"], "request_timeout");
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(body["error"], "gateway_timeout");
 }
 
 async fn lambda_event(router: &Router, file: &str) -> (StatusCode, Value) {

@@ -2,6 +2,7 @@
 
 pub mod error;
 mod routes;
+mod shed;
 pub mod state;
 
 use std::time::Duration;
@@ -29,21 +30,27 @@ use crate::telemetry::http::RequestTracing;
 pub struct Limits {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Requests served at once; more get 503 (`/health` is never refused).
+    pub max_in_flight: usize,
 }
 
 /// Builds the Router: routes, JSON errors for everything, request spans,
-/// panic recovery, a request timeout and a body size limit.
+/// panic recovery, a request timeout, a body size limit and load shedding
+/// (all but `/health`, which must answer even when the task is saturated).
 pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Router {
-    let routes = Router::new()
+    let limited = Router::new()
         .route("/", get(routes::root::get))
-        .route("/health", get(routes::health::get))
         .route(
             "/api/users/{id}",
             get(routes::users::get).put(routes::users::put),
         )
         .route("/api/database", get(routes::database::get))
         .route("/api/external", get(routes::external::get))
-        .fallback(not_found)
+        .fallback(not_found);
+    let limited = shed::limit(limited, limits.max_in_flight, tracing.metrics.clone());
+    let routes = Router::new()
+        .route("/health", get(routes::health::get))
+        .merge(limited)
         .with_state(state);
     with_middleware(routes, tracing, limits)
 }
@@ -53,12 +60,14 @@ pub fn with_middleware(routes: Router, tracing: RequestTracing, limits: Limits) 
     let stack = ServiceBuilder::new()
         // Outermost first: the span sees the final status of everything.
         .layer(tracing)
-        // tower-http and axum answer 408, 413 and 405 with bare bodies.
+        // tower-http and axum answer 504, 413 and 405 with bare bodies.
         .map_response(json_errors)
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        // A handler that runs out of time is the server's failure, not the
+        // client's: 504, counted with the other 5xx.
         .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::GATEWAY_TIMEOUT,
             limits.request_timeout,
         ))
         // The limit above is the only one: axum's extractors would otherwise

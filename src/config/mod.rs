@@ -97,6 +97,19 @@ impl Config {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
 
+    /// The Runtime API to report a bad configuration to, when the process
+    /// is a Lambda function (`AWS_LAMBDA_RUNTIME_API` set, `APP_TARGET` not
+    /// `http`); read on its own since the rest of the settings failed.
+    pub fn lambda_runtime_api(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+        let api = lookup(vars::AWS_LAMBDA_RUNTIME_API).filter(|v| !v.is_empty())?;
+        (lookup(vars::APP_TARGET).as_deref() != Some("http")).then_some(api)
+    }
+
+    /// [`Config::lambda_runtime_api`] from the process environment.
+    pub fn lambda_runtime_api_from_env() -> Option<String> {
+        Self::lambda_runtime_api(|key| std::env::var(key).ok())
+    }
+
     /// Reads settings through `lookup`, validating every value.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut r = Reader::new(&lookup);
@@ -188,6 +201,27 @@ mod tests {
         assert!(text.contains("EXTERNAL_URL: 'ftp://example.com'"));
         assert_eq!(err.0.len(), 6);
         assert!(!text.contains('\n'));
+    }
+
+    #[test]
+    fn a_bad_configuration_is_reported_to_the_runtime_api_only_on_lambda() {
+        let api = |pairs: &[(&str, &str)]| {
+            let map: std::collections::HashMap<&str, &str> = pairs.iter().copied().collect();
+            Config::lambda_runtime_api(|k| map.get(k).map(|v| (*v).to_owned()))
+        };
+        assert_eq!(
+            api(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]).as_deref(),
+            Some("127.0.0.1:9001")
+        );
+        assert_eq!(
+            api(&[
+                ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+                ("APP_TARGET", "http")
+            ]),
+            None
+        );
+        assert_eq!(api(&[("AWS_LAMBDA_RUNTIME_API", "")]), None);
+        assert_eq!(api(&[]), None);
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! The HTTP target: hyper on a bound listener, with connection limits and a
 //! graceful drain.
 //!
+//! Each socket is wrapped in [`idle::Guarded`], which holds a connection to
+//! the header timeout while a request head is read and to the idle timeout
+//! between requests.
+//!
 //! On shutdown the listener closes first (new connections are refused), then
-//! in-flight requests get up to the drain timeout to finish.
+//! in-flight requests get the drain's share of the shutdown [`Budget`].
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
-use axum::Router;
+use axum::{Router, body::Body};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -16,6 +21,7 @@ use hyper_util::{
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use super::{budget::Budget, idle};
 use crate::telemetry::http::ClientAddr;
 
 /// Request line plus headers; larger gets 431.
@@ -28,26 +34,29 @@ const MAX_HEADERS: usize = 64;
 pub struct Connections {
     /// A client that has not sent its whole header block by then is cut off.
     pub header_read: Duration,
-    /// How long in-flight requests may take to finish after shutdown starts.
-    pub drain: Duration,
+    /// How long a keep-alive connection may wait for its next request.
+    pub idle: Duration,
+    /// From the signal to the exit: the drain and the telemetry flushes.
+    pub shutdown_budget: Duration,
     /// Put the peer's address on each request ([`ClientAddr`]); only request
     /// spans read it, and an extension costs an allocation a request.
     pub client_addr: bool,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+/// Serves `app` on `listener` until `shutdown` resolves, then drains;
+/// returns the shutdown budget, started at the signal.
 pub async fn run(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()>,
     settings: Connections,
-) -> std::io::Result<()> {
-    let drain_timeout = settings.drain;
+) -> std::io::Result<Budget> {
     let local = listener.local_addr()?;
     tracing::info!(address = %local, "listening");
     let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout would also close idle connections; `idle::Guarded` times both.
     http.timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read)
+        .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS);
     let graceful = GracefulShutdown::new();
@@ -70,14 +79,31 @@ pub async fn run(
         let client = settings
             .client_addr
             .then(|| ClientAddr(peer.ip().to_string().into()));
+        let activity = Arc::new(idle::Activity::default());
+        let timeouts = idle::Timeouts {
+            header_read: settings.header_read,
+            idle: settings.idle,
+        };
+        let io = idle::Guarded::new(stream, timeouts, Arc::clone(&activity));
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+            // hyper hands the request over once its head is read.
+            let finished = activity.start();
             if let Some(client) = &client {
                 request.extensions_mut().insert(client.clone());
             }
-            app.clone().oneshot(request)
+            let served = app.clone().oneshot(request);
+            async move {
+                let response = served.await?;
+                // hyper drops the body once the response is written.
+                Ok::<_, std::convert::Infallible>(response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _ = &finished;
+                        frame
+                    }))
+                }))
+            }
         });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -85,18 +111,23 @@ pub async fn run(
             }
         });
     }
+    let budget = Budget::starting_now(settings.shutdown_budget);
     drop(listener);
+    let drain_until = budget.drain_until();
     tracing::info!(
-        timeout_secs = drain_timeout.as_secs(),
+        budget_secs = settings.shutdown_budget.as_secs(),
+        drain_ms = drain_until
+            .saturating_duration_since(std::time::Instant::now())
+            .as_millis() as u64,
         "shutting down: draining requests"
     );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(drain_timeout) => {
+        () = tokio::time::sleep_until(drain_until.into()) => {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
     }
-    Ok(())
+    Ok(budget)
 }
 
 /// Resolves on SIGTERM (ECS stopping the task) or Ctrl-C.

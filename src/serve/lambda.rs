@@ -4,7 +4,8 @@
 //! event, so every invocation's metrics (an EMF line on stdout by default)
 //! and spans are flushed before that, bounded by
 //! `LAMBDA_FLUSH_TIMEOUT_MS` so a dead collector cannot eat the function's
-//! time. On SIGTERM the rest is flushed.
+//! time, and never past the invocation's deadline (Lambda would count a
+//! timeout). On SIGTERM the rest is flushed.
 //!
 //! On Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` above 1)
 //! lambda_runtime polls for that many invocations at once. Each carries its
@@ -82,9 +83,8 @@ pub async fn run(
         .map_err(|e| ServeError::Lambda(e.to_string()))
 }
 
-/// What the invocation still has before Lambda's deadline, less a margin for
-/// the runtime's own call for the next event.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(10);
+/// Left before the invocation's deadline for the runtime to ask for the next event.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
 /// The flush waits `LAMBDA_FLUSH_TIMEOUT_MS` at most, and never past the
 /// invocation's deadline.
@@ -164,8 +164,10 @@ mod tests {
         let timeout = Duration::from_millis(300);
         let far = now + Duration::from_secs(30);
         assert_eq!(flush_bound(timeout, far, now), timeout);
-        let near = now + Duration::from_millis(110);
-        assert_eq!(flush_bound(timeout, near, now), Duration::from_millis(100));
+        let near = now + Duration::from_millis(200);
+        assert_eq!(flush_bound(timeout, near, now), Duration::from_millis(150));
+        let within_margin = now + Duration::from_millis(30);
+        assert_eq!(flush_bound(timeout, within_margin, now), Duration::ZERO);
         let past = now - Duration::from_millis(5);
         assert_eq!(flush_bound(timeout, past, now), Duration::ZERO);
     }

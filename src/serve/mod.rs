@@ -1,11 +1,16 @@
 //! Serves the Router on the configured target. The only module that knows
 //! ECS Fargate from Lambda.
 
+mod budget;
 pub mod http;
+mod idle;
+pub mod init_error;
 pub mod lambda;
 mod lambda_flush;
 
 use std::sync::Arc;
+
+pub use budget::Budget;
 
 use crate::{
     app::{self, AppState, Limits},
@@ -26,13 +31,14 @@ pub enum ServeError {
     Lambda(String),
 }
 
-/// Builds the Router from `config` and serves it until shutdown.
+/// Builds the Router from `config` and serves it until shutdown; returns
+/// what is left of the shutdown budget for the telemetry flushes.
 /// `aws` is the process's one AWS configuration, when anything needs it.
 pub async fn run(
     config: &Config,
     telemetry: Arc<Telemetry>,
     aws: Option<&aws_config::SdkConfig>,
-) -> Result<(), ServeError> {
+) -> Result<Budget, ServeError> {
     let metrics = telemetry.metrics();
     let state = AppState::with_users(
         config,
@@ -50,6 +56,7 @@ pub async fn run(
     let limits = Limits {
         request_timeout: config.server.request_timeout,
         max_body_bytes: config.server.max_body_bytes,
+        max_in_flight: config.server.max_in_flight_requests,
     };
     let router = app::router(state, tracing, limits);
     match config.target {
@@ -62,12 +69,15 @@ pub async fn run(
                 })?;
             let settings = http::Connections {
                 header_read: config.server.header_read_timeout,
-                drain: config.server.shutdown_timeout,
+                idle: config.server.idle_timeout,
+                shutdown_budget: config.server.shutdown_timeout,
                 client_addr,
             };
-            http::run(listener, router, http::shutdown_signal(), settings).await?;
-            Ok(())
+            Ok(http::run(listener, router, http::shutdown_signal(), settings).await?)
         }
-        Target::Lambda => lambda::run(router, telemetry, config).await,
+        Target::Lambda => {
+            lambda::run(router, telemetry, config).await?;
+            Ok(Budget::starting_now(config.server.shutdown_timeout))
+        }
     }
 }

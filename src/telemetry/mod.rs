@@ -66,13 +66,12 @@ impl Telemetry {
         metrics && spans
     }
 
-    /// Flushes and shuts the providers down, tracer first, reporting the
-    /// first error after trying both.
-    pub fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
-        let spans = self.tracing.map_or(Ok(()), |t| t.shutdown(timeout));
-        let metrics = self
-            .exporting_metrics
-            .map_or(Ok(()), |m| m.shutdown(timeout));
+    /// Flushes and shuts the providers down, tracer first (giving up at
+    /// `spans_until`), then the meter (at `until`), reporting the first
+    /// error after trying both. Spans not exported are counted and logged.
+    pub fn shutdown(self, spans_until: Instant, until: Instant) -> Result<(), TelemetryError> {
+        let spans = self.tracing.map_or(Ok(()), |t| t.shutdown(spans_until));
+        let metrics = self.exporting_metrics.map_or(Ok(()), |m| m.shutdown(until));
         spans.and(metrics)
     }
 }
@@ -145,7 +144,8 @@ pub async fn init(
     // Metric exports take the traces' timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`
     // unless one is set for traces): one client, one timeout.
     let http = ExportClient::new(config.telemetry.traces.otlp.timeout);
-    let tracing = trace::Tracing::new(config, aws, resource.clone(), &http)?;
+    let late_metrics = metrics::LateMetrics::default();
+    let tracing = trace::Tracing::new(config, aws, resource.clone(), &http, late_metrics.clone())?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -184,7 +184,7 @@ pub async fn init(
         .clone()
         .unwrap_or_else(|| service_name(config));
     let (exporting_metrics, metrics) =
-        match metrics::Exporting::new(config, resource, namespace, &http)? {
+        match metrics::Exporting::new(config, resource, namespace, &http, &late_metrics)? {
             Some((exporting, metrics)) => (Some(exporting), metrics),
             None => (None, metrics::Metrics::default()),
         };

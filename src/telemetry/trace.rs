@@ -6,7 +6,7 @@
 //! when it asks for a new one, and [`XraySampler`] applies the header's
 //! `Sampled` flag. [`start_server_span`] ties them together for one server span.
 
-use std::{cell::Cell, collections::HashMap, time::Duration};
+use std::{cell::Cell, collections::HashMap, sync::Arc, time::Instant};
 
 use opentelemetry::{
     Context, KeyValue,
@@ -25,11 +25,12 @@ use opentelemetry_sdk::{
     },
 };
 
-use super::{flush::Flusher, propagation::IncomingRoot};
+use super::{flush::Flusher, metrics::LateMetrics, propagation::IncomingRoot};
 use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
 
 mod cause;
 mod console;
+mod counted;
 mod credentials;
 mod guarded;
 mod sigv4;
@@ -52,23 +53,31 @@ pub enum TelemetryError {
 pub(super) struct Tracing {
     provider: SdkTracerProvider,
     flusher: Flusher,
+    counts: Arc<counted::SpanCounts>,
     _reloader: Option<credentials::Reloader>,
 }
 
 impl Tracing {
     /// `None` when `OTEL_TRACES_EXPORTER=none`: no spans are made at all.
-    /// `aws` is needed only when exports are signed (`TracesAuth::SigV4`).
+    /// `aws` is needed only when exports are signed (`TracesAuth::SigV4`);
+    /// `metrics` counts what becomes of the spans once the meter exists.
     pub(super) fn new(
         config: &Config,
         aws: Option<&aws_config::SdkConfig>,
         resource: Resource,
         http: &super::ExportClient,
+        metrics: LateMetrics,
     ) -> Result<Option<Self>, TelemetryError> {
         let t = &config.telemetry.traces;
         let last_failure = cause::LastFailure::default();
+        let counts = Arc::new(counted::SpanCounts::new(metrics));
         let mut reloader = None;
         let reporter = |endpoint: Option<&str>| {
-            guarded::Reporter::new(endpoint.map(str::to_owned), last_failure.clone())
+            guarded::Reporter::new(
+                endpoint.map(str::to_owned),
+                last_failure.clone(),
+                Arc::clone(&counts),
+            )
         };
         let endpoint = t.otlp.endpoint.as_str();
         let processor = match (t.exporter, t.otlp.protocol) {
@@ -143,6 +152,7 @@ impl Tracing {
         Ok(Some(Self {
             flusher,
             provider,
+            counts,
             _reloader: reloader,
         }))
     }
@@ -155,9 +165,26 @@ impl Tracing {
         self.flusher.flush_until(deadline)
     }
 
-    pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
+    /// Exports what is queued, giving up at `until`, and logs every span
+    /// not exported (dropped, failed, or still queued then).
+    pub(super) fn shutdown(self, until: Instant) -> Result<(), TelemetryError> {
         drop(self.flusher);
-        Ok(self.provider.shutdown_with_timeout(timeout)?)
+        let timeout = until.saturating_duration_since(Instant::now());
+        let result = self.provider.shutdown_with_timeout(timeout);
+        let tally = self.counts.tally();
+        if tally.lost() > 0 {
+            tracing::warn!(
+                spans_exported = tally.exported,
+                spans_lost = tally.lost(),
+                spans_dropped_queue_full = tally.dropped,
+                spans_export_failed = tally.failed,
+                spans_unexported_at_shutdown = tally.unsent,
+                "spans lost"
+            );
+        } else {
+            tracing::info!(spans_exported = tally.exported, "every span exported");
+        }
+        Ok(result?)
     }
 }
 
@@ -167,15 +194,17 @@ fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
     config: &Config,
     exporter: E,
     reporter: guarded::Reporter,
-) -> BatchSpanProcessor {
+) -> counted::Bounded<BatchSpanProcessor> {
     let sizes = BatchConfigBuilder::default()
         .with_max_queue_size(config.telemetry.traces.batch.queue_size)
         .with_max_export_batch_size(config.telemetry.traces.batch.batch_size)
         .with_scheduled_delay(config.telemetry.traces.batch.schedule_delay)
         .build();
-    BatchSpanProcessor::builder(guarded::Guarded::new(exporter, reporter))
+    let counts = reporter.counts();
+    let processor = BatchSpanProcessor::builder(guarded::Guarded::new(exporter, reporter))
         .with_batch_config(sizes)
-        .build()
+        .build();
+    counted::Bounded::new(processor, config.telemetry.traces.batch.queue_size, counts)
 }
 
 thread_local! {

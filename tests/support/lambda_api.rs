@@ -10,7 +10,7 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -21,7 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio::sync::{Mutex as AsyncMutex, mpsc, watch};
 
 /// One invocation to hand out.
 #[derive(Clone, Debug)]
@@ -43,8 +43,10 @@ pub enum Outcome {
         error_type: String,
         body: serde_json::Value,
     },
+    /// `POST /init/error`: its `Lambda-Runtime-Function-Error-Type` and body.
     InitError {
-        body: String,
+        error_type: String,
+        body: serde_json::Value,
     },
 }
 
@@ -67,6 +69,13 @@ struct Shared {
     nexts: Arc<Mutex<usize>>,
     span_count: Arc<dyn Fn() -> u64 + Send + Sync>,
     next_span_counts: Arc<Mutex<Vec<u64>>>,
+    /// Each invocation's deadline is this far after it is handed out.
+    deadline_in: Arc<Mutex<Duration>>,
+    /// When each `/next` call arrived, and the deadline of each invocation
+    /// handed out, in epoch milliseconds.
+    next_at: Arc<Mutex<Vec<u128>>>,
+    deadlines: Arc<Mutex<Vec<u128>>>,
+    nexts_seen: Arc<watch::Sender<usize>>,
 }
 
 pub struct RuntimeApi {
@@ -91,6 +100,10 @@ impl RuntimeApi {
             nexts: Arc::default(),
             span_count: Arc::new(span_count),
             next_span_counts: Arc::default(),
+            deadline_in: Arc::new(Mutex::new(Duration::from_secs(30))),
+            next_at: Arc::default(),
+            deadlines: Arc::default(),
+            nexts_seen: Arc::new(watch::channel(0).0),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -154,6 +167,29 @@ impl RuntimeApi {
         self.shared.next_span_counts.lock().unwrap().clone()
     }
 
+    /// Invocations handed out from now on have their deadline `after` then.
+    pub fn set_deadline_in(&self, after: Duration) {
+        *self.shared.deadline_in.lock().unwrap() = after;
+    }
+
+    /// Waits until the runtime has called `/next` `n` times; false at the deadline.
+    pub async fn wait_for_nexts(&self, n: usize) -> bool {
+        let mut seen = self.shared.nexts_seen.subscribe();
+        tokio::time::timeout(super::DEADLINE, seen.wait_for(|count| *count >= n))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// When each `/next` call arrived (epoch ms).
+    pub fn next_times(&self) -> Vec<u128> {
+        self.shared.next_at.lock().unwrap().clone()
+    }
+
+    /// The deadline of each invocation handed out (epoch ms).
+    pub fn deadlines(&self) -> Vec<u128> {
+        self.shared.deadlines.lock().unwrap().clone()
+    }
+
     /// Stops serving: the runtime's next call fails (the Runtime API went away).
     pub fn stop(&mut self) {
         self.server.abort();
@@ -174,14 +210,13 @@ async fn next(State(shared): State<Shared>) -> Response {
         .unwrap()
         .push((shared.span_count)());
     shared.timeline.lock().unwrap().push(Call::Next(n));
+    shared.next_at.lock().unwrap().push(epoch_ms());
+    shared.nexts_seen.send_replace(n + 1);
     let Some(invocation) = shared.events.lock().await.recv().await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let deadline = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 30_000;
+    let deadline = epoch_ms() + shared.deadline_in.lock().unwrap().as_millis();
+    shared.deadlines.lock().unwrap().push(deadline);
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -240,10 +275,24 @@ async fn error(
     StatusCode::ACCEPTED
 }
 
-async fn init_error(State(shared): State<Shared>, body: Bytes) -> StatusCode {
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let _ = shared.outcomes.send(Outcome::InitError { body });
+async fn init_error(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let error_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let _ = shared
+        .outcomes
+        .send(Outcome::InitError { error_type, body });
     StatusCode::ACCEPTED
+}
+
+fn epoch_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 async fn register() -> Response {

@@ -25,6 +25,16 @@ pub const CLIENT_DURATION: &str = metric::HTTP_CLIENT_REQUEST_DURATION;
 /// The AWS SDK call duration (semconv 1.42 name; was `rpc.client.duration` in ms).
 pub const AWS_CALL_DURATION: &str = metric::RPC_CLIENT_CALL_DURATION;
 pub const COLDSTARTS: &str = metric::FAAS_COLDSTARTS;
+/// Requests refused because `MAX_IN_FLIGHT_REQUESTS` were being served (also
+/// in `http.server.request.duration` as 503; this one is only them).
+pub const REQUESTS_SHED: &str = "app.requests.shed";
+/// The SDK's self-observability names (semconv `otel.sdk.*`): what telemetry
+/// itself lost, with `error.type` set on each loss.
+pub const SPANS_PROCESSED: &str = "otel.sdk.processor.span.processed";
+pub const SPANS_EXPORTED: &str = "otel.sdk.exporter.span.exported";
+pub const METRIC_POINTS_EXPORTED: &str = "otel.sdk.exporter.metric_data_point.exported";
+/// `error.type` of a span dropped because the export queue was full.
+pub const QUEUE_FULL: &str = "queue_full";
 
 /// The semconv HTTP duration buckets, in seconds.
 pub const DURATION_BUCKETS: [f64; 14] = [
@@ -127,8 +137,68 @@ pub const COLDSTART: Instrument = Instrument {
     },
 };
 
+pub const SHED: Instrument = Instrument {
+    name: REQUESTS_SHED,
+    kind: Kind::Counter,
+    unit: "{request}",
+    description: "Requests refused with 503 because the in-flight limit was reached.",
+    emf: EmfMetric {
+        name: REQUESTS_SHED,
+        unit: "Count",
+        extra_dimension_sets: &[&[]],
+    },
+};
+
+/// The dimension sets of a loss counter: the total, and per `error.type`.
+const LOSS_DIMENSIONS: &[&[&str]] = &[&[], &[semconv::ERROR_TYPE]];
+
+pub const SPAN_PROCESSED: Instrument = Instrument {
+    name: SPANS_PROCESSED,
+    kind: Kind::Counter,
+    unit: "{span}",
+    description: "Spans handed to the exporter, or dropped (error.type queue_full).",
+    emf: EmfMetric {
+        name: SPANS_PROCESSED,
+        unit: "Count",
+        extra_dimension_sets: LOSS_DIMENSIONS,
+    },
+};
+
+pub const SPAN_EXPORTED: Instrument = Instrument {
+    name: SPANS_EXPORTED,
+    kind: Kind::Counter,
+    unit: "{span}",
+    description: "Spans whose export finished; error.type set when it failed.",
+    emf: EmfMetric {
+        name: SPANS_EXPORTED,
+        unit: "Count",
+        extra_dimension_sets: LOSS_DIMENSIONS,
+    },
+};
+
+pub const METRIC_POINT_EXPORTED: Instrument = Instrument {
+    name: METRIC_POINTS_EXPORTED,
+    kind: Kind::Counter,
+    unit: "{data_point}",
+    description: "Metric data points whose export finished; error.type set when it failed.",
+    emf: EmfMetric {
+        name: METRIC_POINTS_EXPORTED,
+        unit: "Count",
+        extra_dimension_sets: LOSS_DIMENSIONS,
+    },
+};
+
 /// Every instrument the service creates.
-pub const INSTRUMENTS: &[Instrument] = &[SERVER, CLIENT, AWS_CALL, COLDSTART];
+pub const INSTRUMENTS: &[Instrument] = &[
+    SERVER,
+    CLIENT,
+    AWS_CALL,
+    COLDSTART,
+    SHED,
+    SPAN_PROCESSED,
+    SPAN_EXPORTED,
+    METRIC_POINT_EXPORTED,
+];
 
 /// The catalogue entry of the instrument named `name`.
 pub fn instrument(name: &str) -> Option<&'static Instrument> {

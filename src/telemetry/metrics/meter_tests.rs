@@ -135,6 +135,10 @@ fn record_each(metrics: &Metrics) {
     );
     metrics.record_aws_call("DynamoDB", "GetItem", None, Duration::from_millis(7));
     metrics.record_coldstart();
+    metrics.record_shed();
+    metrics.record_spans_processed(3, Some(catalog::QUEUE_FULL));
+    metrics.record_spans_exported(2, None);
+    metrics.record_points_exported(5, Some("timeout"));
 }
 
 /// The metric names the EMF lines declare, each with its value present.

@@ -13,9 +13,10 @@
 pub mod catalog;
 mod console;
 mod emf;
+mod guarded;
 
 use std::{
-    sync::Arc,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -44,6 +45,21 @@ pub struct ServerFacts<'a> {
     pub duration: Duration,
 }
 
+/// The instruments for what is built before them (the span pipeline, the
+/// metric exporter itself), filled in once the meter exists.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LateMetrics(Arc<OnceLock<Metrics>>);
+
+impl LateMetrics {
+    pub(crate) fn set(&self, metrics: Metrics) {
+        let _ = self.0.set(metrics);
+    }
+
+    pub(crate) fn get(&self) -> Option<&Metrics> {
+        self.0.get()
+    }
+}
+
 /// The instruments, or nothing when `OTEL_METRICS_EXPORTER=none`. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Metrics(Option<Arc<Instruments>>);
@@ -54,6 +70,10 @@ struct Instruments {
     client: Histogram<f64>,
     aws_call: Histogram<f64>,
     coldstarts: Counter<u64>,
+    shed: Counter<u64>,
+    spans_processed: Counter<u64>,
+    spans_exported: Counter<u64>,
+    points_exported: Counter<u64>,
 }
 
 impl Metrics {
@@ -64,6 +84,10 @@ impl Metrics {
             client: histogram(&meter, &catalog::CLIENT),
             aws_call: histogram(&meter, &catalog::AWS_CALL),
             coldstarts: counter(&meter, &catalog::COLDSTART),
+            shed: counter(&meter, &catalog::SHED),
+            spans_processed: counter(&meter, &catalog::SPAN_PROCESSED),
+            spans_exported: counter(&meter, &catalog::SPAN_EXPORTED),
+            points_exported: counter(&meter, &catalog::METRIC_POINT_EXPORTED),
         })))
     }
 
@@ -141,12 +165,47 @@ impl Metrics {
         i.aws_call.record(duration.as_secs_f64(), &attributes);
     }
 
+    /// Counts a request refused by load shedding.
+    pub fn record_shed(&self) {
+        if let Some(i) = &self.0 {
+            i.shed.add(1, &[]);
+        }
+    }
+
+    /// Counts spans handed to the exporter, or dropped with `error_type`.
+    pub fn record_spans_processed(&self, spans: u64, error_type: Option<&'static str>) {
+        if let Some(i) = &self.0 {
+            i.spans_processed.add(spans, &loss(error_type));
+        }
+    }
+
+    /// Counts spans whose export finished, failed with `error_type`.
+    pub fn record_spans_exported(&self, spans: u64, error_type: Option<&'static str>) {
+        if let Some(i) = &self.0 {
+            i.spans_exported.add(spans, &loss(error_type));
+        }
+    }
+
+    /// Counts metric data points whose export finished, failed with `error_type`.
+    pub fn record_points_exported(&self, points: u64, error_type: Option<&'static str>) {
+        if let Some(i) = &self.0 {
+            i.points_exported.add(points, &loss(error_type));
+        }
+    }
+
     /// Counts the first invocation of a Lambda sandbox.
     pub fn record_coldstart(&self) {
         if let Some(i) = &self.0 {
             i.coldstarts.add(1, &[]);
         }
     }
+}
+
+fn loss(error_type: Option<&'static str>) -> Vec<KeyValue> {
+    error_type
+        .map(|e| KeyValue::new(semconv::ERROR_TYPE, e))
+        .into_iter()
+        .collect()
 }
 
 /// The catalogue's histogram `entry`; an entry of another kind gets the SDK's
@@ -203,11 +262,13 @@ pub(super) struct Exporting {
 
 impl Exporting {
     /// The provider for the configured exporter, or `None` for `none`.
+    /// `late` gets the instruments once they exist, for what was built before.
     pub(super) fn new(
         config: &Config,
         resource: Resource,
         namespace: String,
         http: &super::ExportClient,
+        late: &LateMetrics,
     ) -> Result<Option<(Self, Metrics)>, TelemetryError> {
         let builder = SdkMeterProvider::builder().with_resource(resource.clone());
         let builder = match config.telemetry.metrics.exporter {
@@ -226,11 +287,13 @@ impl Exporting {
                         .with_temporality(Temporality::Delta)
                         .build()?,
                 };
+                let exporter = guarded::Guarded::new(exporter, late.clone());
                 // Reads OTEL_METRIC_EXPORT_INTERVAL itself (default 60 s).
                 builder.with_reader(PeriodicReader::builder(exporter).build())
             }
             MetricsExporter::Emf => {
                 let exporter = emf::EmfExporter::new(namespace, &resource, config.target);
+                let exporter = guarded::Guarded::new(exporter, late.clone());
                 builder.with_reader(emf_reader(exporter, config.target))
             }
             MetricsExporter::Console => {
@@ -239,6 +302,7 @@ impl Exporting {
         };
         let provider = builder.build();
         let metrics = Metrics::from_provider(&provider);
+        late.set(metrics.clone());
         // The reader's own flush waits without a deadline; this thread lets
         // Lambda stop waiting at one even if an export hangs.
         let flushing = provider.clone();
@@ -252,11 +316,25 @@ impl Exporting {
         self.flusher.flush_until(deadline)
     }
 
-    /// Exports what is left (the reader does so at shutdown) and stops.
-    pub(super) fn shutdown(self, timeout: Duration) -> Result<(), TelemetryError> {
+    /// Exports what is left (the reader does so at shutdown) and stops,
+    /// giving up at `until`. The SDK's own shutdown ignores its timeout and
+    /// waits up to 5 s, so it runs on a thread of its own.
+    pub(super) fn shutdown(self, until: Instant) -> Result<(), TelemetryError> {
         // Stops the flush thread before the provider goes.
         drop(self.flusher);
-        Ok(self.provider.shutdown_with_timeout(timeout)?)
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let provider = self.provider;
+        std::thread::Builder::new()
+            .name("otel-metrics-shutdown".to_owned())
+            .spawn(move || {
+                let _ = done.send(provider.shutdown());
+            })
+            .map_err(|e| TelemetryError::Setup(format!("cannot start the shutdown thread: {e}")))?;
+        let timeout = until.saturating_duration_since(Instant::now());
+        match result.recv_timeout(timeout) {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(opentelemetry_sdk::error::OTelSdkError::Timeout(timeout).into()),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -15,11 +15,14 @@ use std::{
 
 use opentelemetry_sdk::{
     Resource,
-    error::OTelSdkResult,
+    error::{OTelSdkError, OTelSdkResult},
     trace::{SpanData, SpanExporter},
 };
 
-use super::cause::{Failure, LastFailure};
+use super::{
+    cause::{Failure, LastFailure},
+    counted::SpanCounts,
+};
 
 const WARN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -43,6 +46,7 @@ pub(crate) struct Reporter {
     failures: AtomicU64,
     spans_lost: AtomicU64,
     last_failure: LastFailure,
+    counts: Arc<SpanCounts>,
     /// When each cause was last reported.
     warned: Mutex<HashMap<&'static str, Instant>>,
 }
@@ -63,20 +67,31 @@ impl Reporter {
     /// `endpoint` names where spans go (`None` for stdout); `last_failure` is
     /// where the exporter's HTTP client leaves the cause of a refusal, if it
     /// knows one.
-    pub(crate) fn new(endpoint: Option<String>, last_failure: LastFailure) -> Self {
+    pub(crate) fn new(
+        endpoint: Option<String>,
+        last_failure: LastFailure,
+        counts: Arc<SpanCounts>,
+    ) -> Self {
         Self {
             endpoint,
             hinted: AtomicBool::new(false),
             failures: AtomicU64::new(0),
             spans_lost: AtomicU64::new(0),
             last_failure,
+            counts,
             warned: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The span counts this reporter adds to.
+    pub(crate) fn counts(&self) -> Arc<SpanCounts> {
+        Arc::clone(&self.counts)
     }
 
     pub(crate) fn record(&self, result: &OTelSdkResult, spans: u64) {
         match result {
             Ok(()) => {
+                self.counts.exported(spans, None);
                 let failures = self.failures.swap(0, Ordering::Relaxed);
                 if failures > 0 {
                     let lost = self.spans_lost.swap(0, Ordering::Relaxed);
@@ -96,6 +111,7 @@ impl Reporter {
                 let lost = self.spans_lost.fetch_add(spans, Ordering::Relaxed) + spans;
                 let failure = self.last_failure.take();
                 let key = failure.as_ref().map_or("export", |f| f.cause.as_str());
+                self.counts.exported(spans, Some(error_type(error, key)));
                 let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
                 if !due(&mut warned, key, Instant::now()) {
                     return;
@@ -130,6 +146,17 @@ impl Reporter {
     }
 }
 
+/// A failed export's `error.type`: the SDK's timeout, else the cause the
+/// HTTP client found (`forbidden`, `throttled`, ...), else `export_failed`.
+fn error_type(error: &OTelSdkError, cause: &'static str) -> &'static str {
+    match error {
+        OTelSdkError::Timeout(_) => "timeout",
+        OTelSdkError::AlreadyShutdown => "shutdown",
+        _ if cause == "export" => "export_failed",
+        _ => cause,
+    }
+}
+
 /// Whether `key` may be reported at `now`, at most once per [`WARN_INTERVAL`].
 fn due(warned: &mut HashMap<&'static str, Instant>, key: &'static str, now: Instant) -> bool {
     match warned.get(key) {
@@ -144,6 +171,7 @@ fn due(warned: &mut HashMap<&'static str, Instant>, key: &'static str, now: Inst
 impl<E: SpanExporter> SpanExporter for Guarded<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len() as u64;
+        self.reporter.counts.handed(spans);
         let result = self.inner.export(batch).await;
         self.reporter.record(&result, spans);
         result
@@ -169,10 +197,11 @@ mod tests {
     #[test]
     fn the_first_run_hint_is_given_once_and_only_for_a_collector() {
         let none = LastFailure::default;
-        let otlp = Reporter::new(Some("http://x".into()), none());
+        let counts = Arc::<SpanCounts>::default;
+        let otlp = Reporter::new(Some("http://x".into()), none(), counts());
         assert_eq!(otlp.first_hint(), Some(FIRST_FAILURE_HINT));
         assert_eq!(otlp.first_hint(), None);
-        let console = Reporter::new(None, none());
+        let console = Reporter::new(None, none(), counts());
         assert_eq!(console.first_hint(), None);
     }
 
