@@ -37,14 +37,11 @@ async fn handler(
     let (status, body) = route(event.payload.path.as_deref().unwrap_or("/"));
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    Ok(AlbTargetGroupResponse {
-        status_code: status,
-        status_description: None,
-        headers,
-        multi_value_headers: HeaderMap::new(),
-        body: Some(Body::Text(body.to_string())),
-        is_base64_encoded: false,
-    })
+    let mut response = AlbTargetGroupResponse::default();
+    response.status_code = status;
+    response.headers = headers;
+    response.body = Some(Body::Text(body.to_string()));
+    Ok(response)
 }
 
 #[tokio::main]
