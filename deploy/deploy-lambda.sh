@@ -158,8 +158,9 @@ if ((${#alarm_names[@]} == 0)); then
   exit 0
 fi
 
-# retarget_alarm NAME: point the ExecutedVersion dimensions of alarm NAME at $version (the rest
-# of its definition as it is) and reset its state, which described the previous version.
+# retarget_alarm NAME: point the ExecutedVersion dimensions (AWS/Lambda) and function_version
+# dimensions (the app's EMF) of alarm NAME at $version (the rest of its definition as it is) and
+# reset its state, which described the previous version.
 retarget_alarm() {
   local definition
   definition="$(mktemp)"
@@ -167,7 +168,7 @@ retarget_alarm() {
   trap "rm -f '$definition'" EXIT
   aws cloudwatch describe-alarms --region "$region" --alarm-names "$1" --output json |
     jq -c --arg v "$version" '
-      def retarget: if .Name == "ExecutedVersion" then .Value = $v else . end;
+      def retarget: if .Name == "ExecutedVersion" or .Name == "function_version" then .Value = $v else . end;
       .MetricAlarms[0] // error("no such metric alarm")
       | {AlarmName, AlarmDescription, ActionsEnabled, OKActions, AlarmActions,
          InsufficientDataActions, MetricName, Namespace, Statistic, ExtendedStatistic, Dimensions,

@@ -110,6 +110,11 @@ async fn each_invocation_writes_one_valid_emf_line_before_the_next_event() -> Te
         assert!(seconds > 0.0 && seconds < 5.0, "{seconds}");
     }
 
+    // The version that served the invocation (AWS_LAMBDA_FUNCTION_VERSION).
+    assert!(
+        lines.iter().all(|l| l["function_version"] == "7"),
+        "{lines:?}"
+    );
     let mut first = declared(&lines[0]);
     first.sort();
     let set = |dims: &[&str]| dims.iter().map(|d| (*d).to_owned()).collect::<Vec<_>>();
@@ -127,8 +132,18 @@ async fn each_invocation_writes_one_valid_emf_line_before_the_next_event() -> Te
             ]),
         ),
         (
-            duration,
+            duration.clone(),
             set(&["function_name", "http.response.status_class", "service"]),
+        ),
+        // The version's own 5xx, for the canary's alarm.
+        (
+            duration,
+            set(&[
+                "function_name",
+                "function_version",
+                "http.response.status_class",
+                "service",
+            ]),
         ),
     ];
     expected.sort();

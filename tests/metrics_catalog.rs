@@ -358,8 +358,8 @@ async fn dashboards_and_alarms_name_only_emitted_metrics() -> TestResult {
     let sam_refs = sam_references(&repo("template.yaml"));
     // Dashboard metrics, SEARCH schemas and alarm metrics were all found.
     assert_eq!(ecs_refs.len(), 8, "{ecs_refs:#?}");
-    assert_eq!(lambda_refs.len(), 9, "{lambda_refs:#?}");
-    assert_eq!(sam_refs.len(), 3, "{sam_refs:#?}");
+    assert_eq!(lambda_refs.len(), 10, "{lambda_refs:#?}");
+    assert_eq!(sam_refs.len(), 4, "{sam_refs:#?}");
     assert_all_emitted("ecs-service/monitoring.tf", &ecs_refs, &ecs);
     assert_all_emitted("ecs-service/monitoring.tf (direct)", &ecs_refs, &ecs_direct);
     assert_all_emitted("lambda-function/monitoring.tf", &lambda_refs, &lambda);

@@ -245,6 +245,11 @@ def check_lambda() -> None:
                 finding(f"lambda-function: alarm {name} {m['name']}: Resource is {dims['Resource']}, not function:alias")
             if "aws_lambda_function.this.version" not in dims["ExecutedVersion"]:
                 finding(f"lambda-function: alarm {name} {m['name']}: ExecutedVersion is not the published version")
+        own_5xx = [m for m in metrics.values() if m["name"] == "http.server.request.duration"
+                   and m["dimensions"].get("http.response.status_class") == "5xx"
+                   and "aws_lambda_function.this.version" in str(m["dimensions"].get("function_version"))]
+        if not own_5xx or "app_5xx" not in metrics:
+            finding(f"lambda-function: alarm {name} does not read the version's own 5xx (function_version)")
         if "metric_query" not in str(one(body.get("lifecycle", {})).get("ignore_changes", "")):
             finding(f"lambda-function: alarm {name} must ignore_changes = [metric_query] (the deploy retargets it)")
         check_version_math(f"lambda-function {name}", tf_expression(body), threshold)
@@ -274,15 +279,18 @@ def check_version_math(what: str, expression: str | None, threshold: float) -> N
         finding(f"{what}: not a metric-math rate")
         return
     # 10% of 1,000 invocations a minute reach the canary.
-    breaches(expression, threshold, {"errors": 40, "throttles": None, "invocations": 100},
+    # app_5xx: the version's own 5xx answers (EMF by function_version); a 500 is no Lambda error.
+    breaches(expression, threshold, {"errors": 40, "throttles": None, "app_5xx": None, "invocations": 100},
              f"{what}, canary failing 40%", True)
-    breaches(expression, threshold, {"errors": 100, "throttles": None, "invocations": 100},
+    breaches(expression, threshold, {"errors": None, "throttles": None, "app_5xx": 40, "invocations": 100},
+             f"{what}, canary answering 40% 5xx", True)
+    breaches(expression, threshold, {"errors": 100, "throttles": None, "app_5xx": None, "invocations": 100},
              f"{what}, canary whose init crashes", True)
-    breaches(expression, threshold, {"errors": None, "throttles": 40, "invocations": 60},
+    breaches(expression, threshold, {"errors": None, "throttles": 40, "app_5xx": None, "invocations": 60},
              f"{what}, canary throttled 40%", True)
-    breaches(expression, threshold, {"errors": None, "throttles": None, "invocations": 100},
+    breaches(expression, threshold, {"errors": None, "throttles": None, "app_5xx": 1, "invocations": 100},
              f"{what}, healthy canary", False)
-    breaches(expression, threshold, {"errors": None, "throttles": None, "invocations": None},
+    breaches(expression, threshold, {"errors": None, "throttles": None, "app_5xx": None, "invocations": None},
              f"{what}, canary without traffic", False)
 
 
@@ -314,7 +322,14 @@ def check_sam() -> None:
                 lambda_names.add(metric["MetricName"])
             if metric["MetricName"] == "http.server.request.duration" and {"Name": "http.response.status_class", "Value": "5xx"} in dims:
                 app_5xx.append(name)
+        own_5xx = any(
+            m["MetricName"] == "http.server.request.duration"
+            and {"Name": "function_version", "Value": {"Fn::GetAtt": [f"{function_name}.Version", "Version"]}}
+            in [{"Name": d["Name"], "Value": normalise_getatt(d["Value"])} for d in m.get("Dimensions", [])]
+            for m in metrics.values())
         if {"Errors", "Throttles"} <= lambda_names:
+            if not own_5xx:
+                finding(f"template.yaml: alarm {name} does not read the new version's own 5xx (function_version)")
             per_version.append(name)
             expression = next((m["Expression"] for m in res["Properties"]["Metrics"] if m.get("ReturnData") and "Expression" in m), None)
             check_version_math(f"template.yaml {name}", expression, threshold)

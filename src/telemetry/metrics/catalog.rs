@@ -50,6 +50,9 @@ pub const RPC_METHOD: &str = "rpc.method";
 /// The dimensions every Lambda EMF metric carries (`service`, `function_name`).
 pub const LAMBDA_SERVICE: &str = "service";
 pub const LAMBDA_FUNCTION: &str = "function_name";
+/// On Lambda, every data point also carries the version that recorded it, so
+/// a canary's alarm can read the new version's own 5xx.
+pub const LAMBDA_VERSION: &str = "function_version";
 /// The dimension every ECS EMF metric carries: the resource attribute the
 /// collector's `awsemf` exporter turns into a dimension on the collector path.
 pub const HTTP_SERVICE: &str = "service.name";
@@ -97,7 +100,13 @@ pub const SERVER: Instrument = Instrument {
     emf: EmfMetric {
         name: SERVER_DURATION,
         unit: "Seconds",
-        extra_dimension_sets: &[&[], &[STATUS_CLASS], &[semconv::HTTP_ROUTE, STATUS_CLASS]],
+        extra_dimension_sets: &[
+            &[],
+            &[STATUS_CLASS],
+            &[semconv::HTTP_ROUTE, STATUS_CLASS],
+            // Lambda only (the attribute is absent on ECS): the canary's own 5xx.
+            &[LAMBDA_VERSION, STATUS_CLASS],
+        ],
     },
 };
 

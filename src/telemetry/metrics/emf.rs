@@ -53,6 +53,8 @@ pub(super) struct EmfExporter {
     namespace: String,
     /// `service` and `function_name` on Lambda; `service.name` on ECS.
     base: Vec<(&'static str, String)>,
+    /// Attributes added to every data point: the function's version on Lambda.
+    per_point: Vec<(&'static str, String)>,
     sink: Sink,
     /// Data points of instruments missing from the catalogue, so never
     /// written: they have no CloudWatch name, unit or dimension sets.
@@ -68,16 +70,20 @@ impl EmfExporter {
                 .unwrap_or_default()
         };
         let service = get(semconv::SERVICE_NAME);
-        let base = match target {
-            Target::Lambda => vec![
-                (catalog::LAMBDA_SERVICE, service),
-                (catalog::LAMBDA_FUNCTION, get(semconv::FAAS_NAME)),
-            ],
-            Target::Http => vec![(catalog::HTTP_SERVICE, service)],
+        let (base, per_point) = match target {
+            Target::Lambda => (
+                vec![
+                    (catalog::LAMBDA_SERVICE, service),
+                    (catalog::LAMBDA_FUNCTION, get(semconv::FAAS_NAME)),
+                ],
+                vec![(catalog::LAMBDA_VERSION, get(semconv::FAAS_VERSION))],
+            ),
+            Target::Http => (vec![(catalog::HTTP_SERVICE, service)], Vec::new()),
         };
         Self {
             namespace,
             base,
+            per_point,
             // One locked write: log lines from other threads cannot cut into it.
             sink: Box::new(|text| std::io::stdout().lock().write_all(text)),
             unwritten: AtomicU64::new(0),
@@ -116,7 +122,12 @@ impl PushMetricExporter for EmfExporter {
 impl EmfExporter {
     /// Writes `metrics` as EMF lines, on the calling thread.
     pub(super) fn write(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
-        let (points, uncatalogued) = points(metrics);
+        let (mut points, uncatalogued) = points(metrics);
+        for point in &mut points {
+            for (key, value) in &self.per_point {
+                point.attributes.insert((*key).to_owned(), value.clone());
+            }
+        }
         if !uncatalogued.is_empty() {
             let here: u64 = uncatalogued.iter().map(|(_, n)| *n as u64).sum();
             let total = self.unwritten.fetch_add(here, Ordering::Relaxed) + here;

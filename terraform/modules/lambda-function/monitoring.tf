@@ -191,13 +191,14 @@ resource "aws_cloudwatch_metric_alarm" "server_errors" {
 # share it gets (a canary failing 40% of its 10% reads 4%); a version whose
 # init crashes writes no EMF at all. Lambda's own counts, by ExecutedVersion
 # under the alias, see both: failed invocations (init crashes, panics,
-# timeouts) and throttles, as a share of what reached that version.
+# timeouts) and throttles, as a share of what reached that version; with the
+# version's own 5xx answers from its EMF lines (function_version).
 # deploy-lambda.sh --version-alarms points ExecutedVersion at each version it
 # publishes (and the deploy policy may do only that, on this alarm only), so
 # Terraform leaves the metric queries alone after creating them.
 resource "aws_cloudwatch_metric_alarm" "version_errors" {
   alarm_name          = "${var.function_name}-${var.alias_name}-version-errors"
-  alarm_description   = "More than ${var.alarm_5xx_percent}% of the invocations of the version under test (ExecutedVersion) failed or were throttled."
+  alarm_description   = "More than ${var.alarm_5xx_percent}% of the invocations of the version under test (ExecutedVersion) failed, were throttled or answered 5xx."
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.alarm_5xx_percent
   evaluation_periods  = 3
@@ -210,8 +211,8 @@ resource "aws_cloudwatch_metric_alarm" "version_errors" {
 
   metric_query {
     id          = "rate"
-    expression  = "IF(FILL(invocations, 0) + FILL(throttles, 0) > 0, 100 * (FILL(errors, 0) + FILL(throttles, 0)) / (FILL(invocations, 0) + FILL(throttles, 0)), 0)"
-    label       = "failed or throttled % of the version"
+    expression  = "IF(FILL(invocations, 0) + FILL(throttles, 0) > 0, 100 * (FILL(errors, 0) + FILL(throttles, 0) + FILL(app_5xx, 0)) / (FILL(invocations, 0) + FILL(throttles, 0)), 0)"
+    label       = "failed, throttled or 5xx % of the version"
     return_data = true
   }
 
@@ -244,6 +245,19 @@ resource "aws_cloudwatch_metric_alarm" "version_errors" {
       metric_name = "Invocations"
       dimensions  = local.version_dimensions
       stat        = "Sum"
+      period      = 60
+    }
+  }
+
+  # The version's own 5xx answers, from its EMF lines (function_version): an
+  # invocation that answers 500 is no Lambda error.
+  metric_query {
+    id = "app_5xx"
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "http.server.request.duration"
+      dimensions  = { "service" = local.service, "function_name" = var.function_name, "function_version" = aws_lambda_function.this.version, "http.response.status_class" = "5xx" }
+      stat        = "SampleCount"
       period      = 60
     }
   }
