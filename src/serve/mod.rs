@@ -9,14 +9,15 @@ use std::sync::Arc;
 use crate::{
     app::{self, AppState, Limits},
     config::{Config, Target},
+    db::Db,
     telemetry::{Telemetry, http::RequestTracing},
     users,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    State(#[from] app::state::StateError),
     #[error("cannot listen on port {port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server failed: {0}")]
@@ -33,9 +34,16 @@ pub async fn run(
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<(), ServeError> {
     let metrics = telemetry.metrics();
+    let db = Db::from_config(config, metrics.clone()).map_err(app::state::StateError::from)?;
+    // Normally the schema is ready before the first request; a database
+    // that is down now gets its migrations before its first query instead.
+    if let Err(error) = db.migrate().await {
+        tracing::warn!(%error, "database not ready at start-up; its routes answer 503 until it is");
+    }
     let state = AppState::with_users(
         config,
         users::from_config(config, aws, metrics.clone()),
+        db,
         metrics.clone(),
     )?;
     let tracer = telemetry.tracer();

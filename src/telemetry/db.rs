@@ -24,8 +24,13 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::SdkTracer;
 use opentelemetry_semantic_conventions::attribute as semconv;
 
-const LEGACY_SYSTEM: &str = "db.system";
-const LEGACY_STATEMENT: &str = "db.statement";
+pub(crate) const LEGACY_SYSTEM: &str = "db.system";
+pub(crate) const LEGACY_STATEMENT: &str = "db.statement";
+/// The collector's `sql` block: `connection_string` is this plus `/` plus
+/// `db.name`, `user` is `db.user`.
+pub(crate) const LEGACY_NAME: &str = "db.name";
+pub(crate) const LEGACY_USER: &str = "db.user";
+pub(crate) const LEGACY_CONNECTION_STRING: &str = "db.connection_string";
 
 /// The lookups are simulated; this is the semconv value for "some SQL database".
 pub const SIMULATED_SYSTEM: &str = "other_sql";
@@ -34,6 +39,19 @@ pub const SIMULATED_SYSTEM: &str = "other_sql";
 /// request middleware when spans are on).
 #[derive(Clone, Debug)]
 pub(crate) struct ChildTracer(pub SdkTracer);
+
+/// Starts a CLIENT span under the code's current span (a handler's
+/// `#[instrument]` function, else the request's SERVER span) and returns its
+/// context; `None` without spans or outside a request.
+pub(crate) fn start_client_span(name: String, attributes: Vec<KeyValue>) -> Option<Context> {
+    let parent = super::current::context();
+    let ChildTracer(tracer) = parent.get::<ChildTracer>()?;
+    let span = SpanBuilder::from_name(name)
+        .with_kind(SpanKind::Client)
+        .with_attributes(attributes)
+        .start_with_context(tracer, &parent);
+    Some(parent.with_span(span))
+}
 
 /// Runs `future` inside a CLIENT span for one query, named `OPERATION
 /// collection` as semconv asks, under the request's span; without spans (or

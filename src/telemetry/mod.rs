@@ -6,6 +6,7 @@
 //! export) and returns a [`Telemetry`] guard that flushes and shuts the
 //! providers down.
 
+mod current;
 pub mod db;
 mod flush;
 pub mod http;

@@ -25,6 +25,7 @@ pub const CLIENT_DURATION: &str = metric::HTTP_CLIENT_REQUEST_DURATION;
 /// The AWS SDK call duration (semconv 1.42 name; was `rpc.client.duration` in ms).
 pub const AWS_CALL_DURATION: &str = metric::RPC_CLIENT_CALL_DURATION;
 pub const COLDSTARTS: &str = metric::FAAS_COLDSTARTS;
+pub const DB_DURATION: &str = metric::DB_CLIENT_OPERATION_DURATION;
 
 /// The semconv HTTP duration buckets, in seconds.
 pub const DURATION_BUCKETS: [f64; 14] = [
@@ -127,8 +128,23 @@ pub const COLDSTART: Instrument = Instrument {
     },
 };
 
+pub const DB: Instrument = Instrument {
+    name: DB_DURATION,
+    kind: Kind::Histogram(&DURATION_BUCKETS),
+    unit: "s",
+    description: "Duration of database client operations.",
+    emf: EmfMetric {
+        name: DB_DURATION,
+        unit: "Seconds",
+        extra_dimension_sets: &[
+            &[],
+            &[semconv::DB_OPERATION_NAME, semconv::DB_COLLECTION_NAME],
+        ],
+    },
+};
+
 /// Every instrument the service creates.
-pub const INSTRUMENTS: &[Instrument] = &[SERVER, CLIENT, AWS_CALL, COLDSTART];
+pub const INSTRUMENTS: &[Instrument] = &[SERVER, CLIENT, AWS_CALL, COLDSTART, DB];
 
 /// The catalogue entry of the instrument named `name`.
 pub fn instrument(name: &str) -> Option<&'static Instrument> {

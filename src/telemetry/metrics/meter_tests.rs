@@ -135,6 +135,11 @@ fn record_each(metrics: &Metrics) {
     );
     metrics.record_aws_call("DynamoDB", "GetItem", None, Duration::from_millis(7));
     metrics.record_coldstart();
+    metrics.record_db(
+        &[KeyValue::new(semconv::DB_OPERATION_NAME, "SELECT")],
+        Some("timeout"),
+        Duration::from_millis(3),
+    );
 }
 
 /// The metric names the EMF lines declare, each with its value present.

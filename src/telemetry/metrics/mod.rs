@@ -54,6 +54,7 @@ struct Instruments {
     client: Histogram<f64>,
     aws_call: Histogram<f64>,
     coldstarts: Counter<u64>,
+    db: Histogram<f64>,
 }
 
 impl Metrics {
@@ -64,6 +65,7 @@ impl Metrics {
             client: histogram(&meter, &catalog::CLIENT),
             aws_call: histogram(&meter, &catalog::AWS_CALL),
             coldstarts: counter(&meter, &catalog::COLDSTART),
+            db: histogram(&meter, &catalog::DB),
         })))
     }
 
@@ -139,6 +141,17 @@ impl Metrics {
             attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type.to_owned()));
         }
         i.aws_call.record(duration.as_secs_f64(), &attributes);
+    }
+
+    /// Records one database operation (`db.system.name`, `db.operation.name`,
+    /// `db.collection.name` when known); `error_type` when it failed.
+    pub fn record_db(&self, attributes: &[KeyValue], error_type: Option<&str>, duration: Duration) {
+        let Some(i) = &self.0 else { return };
+        let mut attributes = attributes.to_vec();
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type.to_owned()));
+        }
+        i.db.record(duration.as_secs_f64(), &attributes);
     }
 
     /// Counts the first invocation of a Lambda sandbox.

@@ -8,7 +8,6 @@ locals {
     SHUTDOWN_TIMEOUT_SECS       = "20"
     REQUEST_TIMEOUT_SECS        = "15"
     USERS_LATENCY_MS            = "100"
-    DATABASE_LATENCY_MS         = "200"
     EXTERNAL_URL                = "https://httpbin.org/delay/1"
     EXTERNAL_TIMEOUT_MS         = "3000"
     LOG_FORMAT                  = "json"
