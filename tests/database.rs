@@ -289,6 +289,74 @@ async fn a_database_down_or_silent_answers_503_within_the_timeout() -> TestResul
     Ok(())
 }
 
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+
+/// A Secrets Manager endpoint that answers `GetSecretValue` for
+/// [`SECRET_ARN`] with `url`; any other request gets a 400.
+async fn secrets_manager(url: String) -> TestResult<String> {
+    use axum::{http::HeaderMap, routing::post};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let app = axum::Router::new().route(
+        "/",
+        post(move |headers: HeaderMap, body: String| async move {
+            let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+            let request: Value = serde_json::from_str(&body).unwrap_or_default();
+            let signed = headers.contains_key("authorization");
+            if target == Some("secretsmanager.GetSecretValue")
+                && request["SecretId"] == SECRET_ARN
+                && signed
+            {
+                let answer = json!({"ARN": SECRET_ARN, "Name": "db", "SecretString": url, "VersionId": "v1"});
+                (axum::http::StatusCode::OK, [("content-type", "application/x-amz-json-1.1")], answer.to_string())
+            } else {
+                let answer = json!({"__type": "ResourceNotFoundException", "message": "no such secret"});
+                (axum::http::StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.1")], answer.to_string())
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_lambda_the_database_url_comes_from_its_secret() -> TestResult {
+    let postgres = Postgres::start()?;
+    let endpoint = secrets_manager(postgres.url()).await?;
+    let mut receiver = Receiver::start().await?;
+    let mut api = RuntimeApi::start(receiver.counter()).await?;
+    let mut env = api.lambda_env();
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()),
+        ("DATABASE_URL_SECRET_ARN", SECRET_ARN.to_owned()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "secret".to_owned()),
+    ]);
+    let mut app = App::spawn(command(&env))?;
+    api.push(Invocation {
+        request_id: "req-secret".to_owned(),
+        trace_header: None,
+        body: event("apigw-http.json"),
+    });
+    let body = match api.next_outcome().await {
+        Some(Outcome::Response { body, .. }) => body,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    assert_eq!(body["statusCode"], 200, "{body}");
+    app.terminate(Duration::from_secs(25));
+    api.stop();
+    let output = app.output().join("\n");
+    assert!(!output.contains("pg-secret-pw"), "{output}");
+    let spans = receiver.drain();
+    let (_, _, query) = chain(&spans);
+    assert_query_span(query, "postgresql", "app");
+    assert_eq!(query.int("server.port"), Some(i64::from(postgres.port)));
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_lambda_the_handler_span_and_its_query_nest_under_the_request() -> TestResult {
     let mut receiver = Receiver::start().await?;

@@ -11,7 +11,11 @@ pub const EMBEDDED_DATABASE_URL: &str = "sqlite:file:axum-xray-otel?mode=memory&
 
 #[derive(Clone, Debug)]
 pub struct Database {
+    /// `DATABASE_URL`, else the embedded database; replaced at start-up by
+    /// the secret's value when `url_secret_arn` is set.
     pub url: DatabaseUrl,
+    /// `DATABASE_URL_SECRET_ARN`: a Secrets Manager secret holding the URL.
+    pub url_secret_arn: Option<String>,
     /// Bound on one query, the wait for a connection included (503 after).
     pub timeout: Duration,
     pub max_connections: u32,
@@ -37,7 +41,8 @@ impl DatabaseUrl {
         &self.url
     }
 
-    fn parse(raw: &str) -> Result<Self, String> {
+    /// A `sqlite:` or `postgres://` URL; the problem otherwise, without the value.
+    pub fn parse(raw: &str) -> Result<Self, String> {
         let engine = match raw.split_once(':').map(|(scheme, _)| scheme) {
             Some("sqlite") => Engine::Sqlite,
             Some("postgres" | "postgresql") => Engine::Postgres,
@@ -85,8 +90,27 @@ impl Database {
             r.fail(DATABASE_URL, format!("'{scheme}:…' {problem}"));
             DatabaseUrl::parse(EMBEDDED_DATABASE_URL).expect("the embedded URL parses")
         });
+        let url_secret_arn = r.get(DATABASE_URL_SECRET_ARN);
+        if let Some(arn) = &url_secret_arn {
+            if !arn.starts_with("arn:") || !arn.contains(":secretsmanager:") {
+                r.fail(
+                    DATABASE_URL_SECRET_ARN,
+                    format!("'{arn}' is not a Secrets Manager secret ARN"),
+                );
+            }
+            if r.get(DATABASE_URL).is_some() {
+                r.fail(
+                    DATABASE_URL_SECRET_ARN,
+                    "set DATABASE_URL or DATABASE_URL_SECRET_ARN, not both",
+                );
+            }
+            if r.get(AWS_REGION).is_none() {
+                r.fail(AWS_REGION, "must be set with DATABASE_URL_SECRET_ARN");
+            }
+        }
         Database {
             url,
+            url_secret_arn,
             timeout: r.nonzero_millis(DATABASE_TIMEOUT_MS, 2000, 60_000),
             max_connections: r.number(DATABASE_MAX_CONNECTIONS, 5, 1, 1000),
         }
@@ -134,5 +158,30 @@ mod tests {
         assert!(!e.contains("pw"), "{e}");
         assert!(e.contains("DATABASE_TIMEOUT_MS") && e.contains("DATABASE_MAX_CONNECTIONS"));
         assert!(parse(&[("DATABASE_URL", "postgres:///db")]).is_err());
+    }
+
+    #[test]
+    fn a_secret_arn_needs_a_region_and_no_url_beside_it() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf";
+        let c = parse(&[
+            ("DATABASE_URL_SECRET_ARN", arn),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .unwrap();
+        assert_eq!(c.database.url_secret_arn.as_deref(), Some(arn));
+        let e = parse(&[
+            ("DATABASE_URL_SECRET_ARN", arn),
+            ("DATABASE_URL", "postgres://h/db"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not both") && e.contains("AWS_REGION"), "{e}");
+        assert!(
+            parse(&[
+                ("DATABASE_URL_SECRET_ARN", "db"),
+                ("AWS_REGION", "eu-west-1")
+            ])
+            .is_err()
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! slow answers [`DbError::Unavailable`] (503) in that time.
 
 mod query;
+pub mod secret;
 mod server;
 pub mod statement;
 mod trace;
@@ -34,7 +35,7 @@ pub use query::{TracedQuery, TracedQueryAs};
 pub use server::Server;
 
 use crate::{
-    config::{Config, database::Engine},
+    config::{Config, Database, database::Engine},
     telemetry::metrics::Metrics,
 };
 
@@ -68,8 +69,12 @@ impl Db {
     /// The pool for `config`; connects on first use, so start-up never
     /// waits on the database.
     pub fn from_config(config: &Config, metrics: Metrics) -> Result<Self, DbError> {
+        Self::from_database(&config.database, metrics)
+    }
+
+    /// The pool for these settings (with the URL a secret gave, say).
+    pub fn from_database(database: &Database, metrics: Metrics) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
-        let database = &config.database;
         let options = AnyPoolOptions::new()
             .max_connections(database.max_connections)
             .acquire_timeout(database.timeout);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::{
     app::{self, AppState, Limits},
     config::{Config, Target},
-    db::Db,
+    db::{self, Db},
     telemetry::{Telemetry, http::RequestTracing},
     users,
 };
@@ -22,6 +22,8 @@ pub enum ServeError {
     Bind { port: u16, source: std::io::Error },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    DatabaseSecret(#[from] db::secret::SecretError),
     #[error("lambda runtime failed: {0}")]
     Lambda(String),
 }
@@ -34,7 +36,11 @@ pub async fn run(
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<(), ServeError> {
     let metrics = telemetry.metrics();
-    let db = Db::from_config(config, metrics.clone()).map_err(app::state::StateError::from)?;
+    let mut database = config.database.clone();
+    if let (Some(arn), Some(sdk)) = (&database.url_secret_arn, aws) {
+        database.url = db::secret::database_url(sdk, arn).await?;
+    }
+    let db = Db::from_database(&database, metrics.clone()).map_err(app::state::StateError::from)?;
     // Normally the schema is ready before the first request; a database
     // that is down now gets its migrations before its first query instead.
     if let Err(error) = db.migrate().await {

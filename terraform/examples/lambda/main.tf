@@ -22,12 +22,13 @@ module "lambda_function" {
   timeout        = var.timeout
   url_auth_type  = var.url_auth_type
 
-  trace_export           = var.trace_export
-  deployment_environment = var.deployment_environment
-  environment            = var.app_environment
-  users_table            = { name = module.users_table.name, arn = module.users_table.arn }
-  log_retention_in_days  = var.log_retention_in_days
-  alarm_topic_arn        = var.alarm_topic_arn
+  trace_export            = var.trace_export
+  deployment_environment  = var.deployment_environment
+  environment             = var.app_environment
+  users_table             = { name = module.users_table.name, arn = module.users_table.arn }
+  database_url_secret_arn = var.database_url_secret_arn
+  log_retention_in_days   = var.log_retention_in_days
+  alarm_topic_arn         = var.alarm_topic_arn
 }
 
 module "github_oidc" {
