@@ -24,11 +24,7 @@ mod trace;
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{
-    AnyPool,
-    any::{AnyArguments, AnyPoolOptions},
-    migrate::Migrator,
-};
+use sqlx::{AnyPool, any::AnyPoolOptions, migrate::Migrator};
 use tokio::sync::OnceCell;
 
 pub use query::{TracedQuery, TracedQueryAs};
@@ -137,6 +133,3 @@ impl Db {
         &self.0.server
     }
 }
-
-/// The sqlx argument type of the traced queries.
-pub type Arguments = AnyArguments;

@@ -3,10 +3,13 @@
 //!
 //! Legacy keys, kept here and only here: the ADOT collectors in use (the ECS
 //! sidecar image and the Lambda layer) translate spans with the contrib
-//! `awsxray` exporter, which reads `db.system` to make the `sql` block and
-//! `db.statement` for its query; `db.query.text` only behind a feature gate of
-//! the newest collectors. Both spellings are sent until the collectors read
-//! the stable ones; then the two `LEGACY_*` keys can go.
+//! `awsxray` exporter, which reads `db.system` to make the `sql` block,
+//! `db.statement` for its query and `db.name`, `db.user`,
+//! `db.connection_string` for the rest (translator/sql.go); `db.query.text`
+//! only behind a feature gate of the newest collectors. Both spellings are
+//! sent until the collectors read the stable ones; then the `LEGACY_*` keys
+//! can go. [`start_client_span`] serves the traced SQL pool (`crate::db`),
+//! [`query`] the simulated lookups of the in-process users store.
 //!
 //! The span is made with the OpenTelemetry API, not as a `tracing` span: the
 //! registry entry, the field visitor's string copies and the span's rebuild at
