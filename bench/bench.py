@@ -255,7 +255,7 @@ def server_argv(variant: str, repo: Path, peer: Path | None) -> list[str]:
 def common_env(sink: Sink) -> dict[str, str]:
     """What every server gets: no simulated latency, exports to the sink."""
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
-           "USERS_LATENCY_MS": "0", "DATABASE_LATENCY_MS": "0",
+           "USERS_LATENCY_MS": "0",
            "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}
     if "XDG_CACHE_HOME" in os.environ:
         env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]

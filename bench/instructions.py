@@ -35,7 +35,7 @@ def instructions(binary: str, sink_endpoint: str, route: str, requests: int, tra
         out = Path(tmp) / "callgrind.out"
         env = {
             "PATH": os.environ["PATH"], "PORT": "0", "APP_TARGET": "http",
-            "USERS_LATENCY_MS": "0", "DATABASE_LATENCY_MS": "0",
+            "USERS_LATENCY_MS": "0",
             "OTEL_EXPORTER_OTLP_ENDPOINT": sink_endpoint,
             "OTEL_TRACES_EXPORTER": "otlp" if traced else "none",
             **extra_env,

@@ -76,7 +76,6 @@ fn compare() {
             cmd.env(VARIANT, name)
                 .env("APP_TARGET", "http")
                 .env("USERS_LATENCY_MS", "0")
-                .env("DATABASE_LATENCY_MS", "0")
                 .env("RUST_LOG", "warn")
                 .env("OTEL_EXPORTER_OTLP_ENDPOINT", &sink.endpoint)
                 .env("OTEL_METRICS_EXPORTER", "otlp")

@@ -176,7 +176,6 @@ impl Function {
             ("OTEL_TRACES_EXPORTER", exporter.to_owned()),
             ("OTEL_METRICS_EXPORTER", metrics.to_owned()),
             ("USERS_LATENCY_MS", "0".to_owned()),
-            ("DATABASE_LATENCY_MS", "0".to_owned()),
         ]);
         if mode == "direct" {
             // Lambda's own environment credentials; the receiver does not check them.

@@ -7,6 +7,7 @@
 //! - [`telemetry`] owns tracing, logs and propagation.
 //! - [`aws`] loads the AWS SDK configuration (region, credentials) once.
 //! - [`serve`] runs the Router on the chosen target; nothing else knows which.
+//! - [`db`] is the traced SQL pool (SQLite or PostgreSQL) with its migrations.
 //! - [`tls`] is the one TLS configuration every HTTP client shares.
 //! - [`users`] is where users live (in process or DynamoDB); [`aws`] builds
 //!   the AWS SDK clients, traced.
@@ -15,6 +16,7 @@ pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

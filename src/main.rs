@@ -60,9 +60,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> ExitCode {
-    // One load for the DynamoDB client and the span signer; credentials are
-    // resolved on first use, not here.
-    let aws = match aws::is_needed(&config) {
+    // One load for the DynamoDB client, the span signer and the database
+    // URL secret; credentials are resolved on first use, not here.
+    let aws = match aws::is_needed(&config) || config.database.url_secret_arn.is_some() {
         true => Some(aws::sdk_config(&config).await),
         false => None,
     };

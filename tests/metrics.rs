@@ -81,6 +81,16 @@ async fn status(app: &App, path: &str) -> TestResult<u16> {
 async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestResult {
     let mut receiver = Receiver::start().await?;
     let upstream = Upstream::start(Behaviour::Error).await?;
+    // A database that accepts connections and never answers: its handler
+    // outlives the request timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let silent_port = silent.local_addr()?.port();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
     let mut app = App::start_http(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
         ("OTEL_TRACES_EXPORTER", "none".to_owned()),
@@ -89,7 +99,11 @@ async fn requests_are_measured_over_http_protobuf_even_without_traces() -> TestR
         ("USERS_LATENCY_MS", "0".to_owned()),
         ("EXTERNAL_URL", upstream.url()),
         // A handler past the request timeout is a 5xx: 504.
-        ("DATABASE_LATENCY_MS", "3000".to_owned()),
+        (
+            "DATABASE_URL",
+            format!("postgres://app:pw@127.0.0.1:{silent_port}/app"),
+        ),
+        ("DATABASE_TIMEOUT_MS", "3000".to_owned()),
         ("REQUEST_TIMEOUT_SECS", "1".to_owned()),
     ])?;
     for _ in 0..3 {

@@ -15,6 +15,7 @@ use std::{
     time::Duration,
 };
 
+use axum_xray_otel::telemetry::metrics::catalog;
 use serde_json::Value;
 use support::{
     TestResult, client,
@@ -365,6 +366,52 @@ async fn dashboards_and_alarms_name_only_emitted_metrics() -> TestResult {
     assert_all_emitted("lambda-function/monitoring.tf", &lambda_refs, &lambda);
     assert_all_emitted("template.yaml", &sam_refs, &lambda);
     Ok(())
+}
+
+/// Instruments only the Lambda target records: its EMF lines carry them,
+/// the ECS collector never sees them.
+const LAMBDA_ONLY: &[&str] = &[catalog::COLDSTARTS];
+
+#[test]
+fn every_catalogued_instrument_has_the_collector_declaration_of_its_emf_sets() {
+    let declarations: BTreeMap<String, Vec<Vec<String>>> = ecs_declarations().into_iter().collect();
+    for instrument in catalog::INSTRUMENTS {
+        let declared = declarations.get(instrument.name);
+        if LAMBDA_ONLY.contains(&instrument.name) {
+            assert!(declared.is_none(), "{} is Lambda-only", instrument.name);
+            continue;
+        }
+        let declared = declared.unwrap_or_else(|| {
+            panic!(
+                "{} has no metric_declarations entry in config/ecs.yaml: the collector would drop it",
+                instrument.name
+            )
+        });
+        let expected: Vec<Vec<String>> = instrument
+            .emf
+            .extra_dimension_sets
+            .iter()
+            // Sets of an attribute only Lambda's points carry never reach the collector.
+            .filter(|set| !set.contains(&catalog::LAMBDA_VERSION))
+            .map(|set| {
+                sorted(
+                    std::iter::once(catalog::HTTP_SERVICE)
+                        .chain(set.iter().copied())
+                        .map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            declared, &expected,
+            "{}: config/ecs.yaml vs catalogue",
+            instrument.name
+        );
+    }
+    assert_eq!(
+        declarations.len(),
+        catalog::INSTRUMENTS.len() - LAMBDA_ONLY.len(),
+        "config/ecs.yaml declares a metric the catalogue does not have: {declarations:#?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,8 @@
 # (idempotent: the venv is keyed by the hash of that file) and prints its bin directory.
 # Also installs DynamoDB Local (AWS's own engine, for tests/dynamodb.rs) into
 # $cache/dynamodb-local, and Debian's JRE to run it when java is missing (and the
-# openssl command tests/tls.rs uses, when missing).
+# openssl command tests/tls.rs uses, when missing), and Debian's PostgreSQL server for
+# tests/database.rs, its initdb and postgres linked into the venv's bin when not on the PATH.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -59,5 +60,18 @@ if ! command -v openssl >/dev/null; then
   [[ "$(id -u)" == 0 ]] || sudo="sudo"
   $sudo apt-get update >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends openssl >&2
+fi
+if ! command -v initdb >/dev/null || ! command -v postgres >/dev/null; then
+  if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    echo "tools.sh: installing postgresql for tests/database.rs" >&2
+    sudo=""
+    [[ "$(id -u)" == 0 ]] || sudo="sudo"
+    $sudo apt-get update >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends postgresql >&2
+  fi
+  pg_bin="$(find /usr/lib/postgresql -path '*/bin/initdb' | sort -V | tail -n 1 | xargs dirname)"
+  for tool in initdb postgres psql; do
+    ln -sfn "$pg_bin/$tool" "$venv/bin/$tool"
+  done
 fi
 echo "$venv/bin"

@@ -23,7 +23,6 @@ fn http_env(receiver: &Receiver, upstream: &Upstream) -> Vec<(&'static str, Stri
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
         ("OTEL_BSP_SCHEDULE_DELAY", "20".to_owned()),
         ("USERS_LATENCY_MS", "0".to_owned()),
-        ("DATABASE_LATENCY_MS", "0".to_owned()),
         ("EXTERNAL_URL", upstream.url()),
         ("EXTERNAL_TIMEOUT_MS", "300".to_owned()),
     ]
@@ -146,12 +145,21 @@ async fn behind_an_alb_segments_show_the_called_url_status_flags_and_sql() -> Te
         "https://api.example.com/api/database",
         200,
     );
-    let query = document_of(&docs, child_of(&spans, database));
+    // The handler's own span, then the query under it with its `sql` block.
+    let handler = child_of(&spans, database);
+    assert_eq!(handler.span.name, "list_users");
+    let query = document_of(&docs, child_of(&spans, handler));
     assert_eq!(
         query.str("/sql/sanitized_query"),
-        Some("SELECT * FROM users")
+        Some("SELECT id, name FROM users ORDER BY id LIMIT $1")
     );
-    assert_eq!(query.str("/sql/database_type"), Some("other_sql"));
+    assert_eq!(query.str("/sql/database_type"), Some("sqlite"));
+    let sql = query
+        .collector_sql
+        .as_ref()
+        .expect("the collector's sql block");
+    assert_eq!(sql["database_type"], "sqlite");
+    assert_eq!(sql["url"], "SELECT users");
 
     // The upstream throttled us: our 502 is a fault, its 429 a throttle.
     let external = server_of(&spans, &roots[3]);

@@ -33,7 +33,6 @@ fn direct_env(
         ("AWS_REGION", REGION.to_owned()),
         ("OTEL_BSP_SCHEDULE_DELAY", "20".to_owned()),
         ("USERS_LATENCY_MS", "0".to_owned()),
-        ("DATABASE_LATENCY_MS", "0".to_owned()),
     ];
     env.extend(extra.iter().cloned());
     env

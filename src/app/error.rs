@@ -16,7 +16,7 @@ use axum::{
 use serde_json::json;
 
 pub use crate::telemetry::http::ErrorDetail;
-use crate::users::StoreError;
+use crate::{db::DbError, users::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -83,6 +83,18 @@ impl IntoResponse for AppError {
             response
         } else {
             error_response(status, Some(self.to_string()))
+        }
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(detail) => AppError::Unavailable {
+                detail,
+                retry_after: None,
+            },
+            DbError::Query(detail) => AppError::Internal(detail),
         }
     }
 }

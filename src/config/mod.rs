@@ -4,12 +4,13 @@
 //! takes a lookup function so tests feed a map instead of mutating the
 //! process environment. Every bad value is reported at once, each naming its
 //! variable and the values it accepts. Each concern reads its own part:
-//! [`server`], [`routes`], [`telemetry`] (with [`traces`] and [`metrics`]) and
+//! [`server`], [`routes`], [`database`], [`telemetry`] (with [`traces`] and [`metrics`]) and
 //! [`aws`]. Variables the SDKs read themselves are validated here too, so a
 //! bad one stops start-up instead of being ignored, but their values stay the
 //! SDK's to use.
 
 pub mod aws;
+pub mod database;
 pub mod metrics;
 mod otlp;
 mod reader;
@@ -25,6 +26,7 @@ mod doc;
 use std::fmt;
 
 pub use aws::{Aws, LambdaEnv};
+pub use database::Database;
 pub use metrics::{Metrics, MetricsExporter};
 pub use otlp::OtlpProtocol;
 pub use routes::Routes;
@@ -57,6 +59,7 @@ pub struct Config {
     pub target: Target,
     pub server: Server,
     pub routes: Routes,
+    pub database: Database,
     pub telemetry: Telemetry,
     pub aws: Aws,
 }
@@ -118,6 +121,7 @@ impl Config {
             target,
             server: Server::read(&mut r),
             routes: Routes::read(&mut r),
+            database: Database::read(&mut r),
             telemetry: Telemetry::read(&mut r, target),
             aws: Aws::read(&mut r, target),
         };

@@ -15,18 +15,21 @@ pub use budget::Budget;
 use crate::{
     app::{self, AppState, Limits},
     config::{Config, Target},
+    db::{self, Db},
     telemetry::{Telemetry, http::RequestTracing},
     users,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    #[error("{0}")]
+    State(#[from] app::state::StateError),
     #[error("cannot listen on port {port}: {source}")]
     Bind { port: u16, source: std::io::Error },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    DatabaseSecret(#[from] db::secret::SecretError),
     #[error("lambda runtime failed: {0}")]
     Lambda(String),
 }
@@ -40,9 +43,20 @@ pub async fn run(
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Budget, ServeError> {
     let metrics = telemetry.metrics();
+    let mut database = config.database.clone();
+    if let (Some(arn), Some(sdk)) = (&database.url_secret_arn, aws) {
+        database.url = db::secret::database_url(sdk, arn).await?;
+    }
+    let db = Db::from_database(&database, metrics.clone()).map_err(app::state::StateError::from)?;
+    // Normally the schema is ready before the first request; a database
+    // that is down now gets its migrations before its first query instead.
+    if let Err(error) = db.migrate().await {
+        tracing::warn!(%error, "database not ready at start-up; its routes answer 503 until it is");
+    }
     let state = AppState::with_users(
         config,
         users::from_config(config, aws, metrics.clone()),
+        db,
         metrics.clone(),
     )?;
     let tracer = telemetry.tracer();

@@ -14,12 +14,11 @@ use opentelemetry::{
     trace::{SpanId, TraceContextExt, TraceId},
 };
 use serde_json::{Map, Value};
-use tracing::{Dispatch, Event, Subscriber, field::Field};
-use tracing_opentelemetry::get_otel_context;
+use tracing::{Event, Subscriber, field::Field};
 use tracing_subscriber::{
     Layer,
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
-    registry::{LookupSpan, Registry},
+    registry::LookupSpan,
 };
 
 use super::propagation::xray_trace_id;
@@ -125,19 +124,9 @@ fn innermost_span_ids() -> Option<(TraceId, SpanId)> {
         let sc = span.span_context();
         sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
     };
-    innermost_child_span(valid).or_else(|| Context::map_current(valid))
-}
-
-/// The innermost `tracing` span that has an OpenTelemetry span.
-fn innermost_child_span(
-    valid: impl Fn(&Context) -> Option<(TraceId, SpanId)>,
-) -> Option<(TraceId, SpanId)> {
-    let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
-    let current = dispatch.current_span();
-    let registry = dispatch.downcast_ref::<Registry>()?;
-    let leaf = registry.span(current.id()?)?;
-    leaf.scope()
-        .find_map(|span| valid(&get_otel_context(&span.id(), &dispatch)?))
+    super::current::innermost_traced_span()
+        .and_then(|cx| valid(&cx))
+        .or_else(|| Context::map_current(valid))
 }
 
 struct FieldMap(Map<String, Value>);

@@ -6,6 +6,7 @@
 //! export) and returns a [`Telemetry`] guard that flushes and shuts the
 //! providers down.
 
+mod current;
 pub mod db;
 mod flush;
 pub mod http;
@@ -25,8 +26,11 @@ use crate::config::{Config, LogFormat};
 pub use logs::format_log_ids;
 pub use trace::TelemetryError;
 
-/// Our crate's spans are the only ones exported; everything else is logs only.
-const SPAN_TARGET_PREFIX: &str = "axum_xray_otel";
+/// Our crate's spans are the only ones exported; everything else is logs
+/// only. A `#[tracing::instrument]` function anywhere in this crate has a
+/// target under this module path, so it is exported with nothing more to do
+/// (docs/extending.md); the crate's own name, so a renamed copy keeps it.
+const SPAN_TARGET_PREFIX: &str = env!("CARGO_CRATE_NAME");
 
 /// The service name: `OTEL_SERVICE_NAME`, else a `service.name` in
 /// `OTEL_RESOURCE_ATTRIBUTES`, else the crate name; never `unknown_service`.

@@ -28,7 +28,7 @@ port="$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); 
 # Its own process group (setsid), so the cargo and function processes it starts stop with it.
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --ignore-changes \
   --env-var OTEL_TRACES_EXPORTER=none --env-var USERS_LATENCY_MS=0 \
-  --env-var DATABASE_LATENCY_MS=0 --env-var RUST_LOG=warn >"$tmp/watch.log" 2>&1 &
+  --env-var RUST_LOG=warn >"$tmp/watch.log" 2>&1 &
 watch_pid=$!
 
 fail() {

@@ -180,8 +180,9 @@ def check_secrets() -> list[str]:
     names = env_names()
     if not names:
         findings.append("no environment variables found: the scan is broken")
+    # A name ending in _ARN holds a reference to a secret (DATABASE_URL_SECRET_ARN), not one.
     findings += [f"{where}: environment variable {k} looks like a secret"
-                 for where, k in names if SECRET_NAME.search(k)]
+                 for where, k in names if SECRET_NAME.search(k) and not k.endswith("_ARN")]
     return findings
 
 

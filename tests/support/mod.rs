@@ -8,6 +8,7 @@ pub mod emf;
 pub mod lambda_api;
 pub mod load;
 pub mod otlp;
+pub mod postgres;
 pub mod process;
 pub mod upstream;
 pub mod xray;

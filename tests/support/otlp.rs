@@ -163,6 +163,14 @@ pub const SPAN_ATTRIBUTES: &[(&str, Kind)] = &[
     ("db.operation.name", Kind::Str),
     ("db.query.text", Kind::Str),
     ("db.statement", Kind::Str),
+    ("db.namespace", Kind::Str),
+    ("db.collection.name", Kind::Str),
+    ("db.response.status_code", Kind::Str),
+    ("db.name", Kind::Str),
+    ("db.user", Kind::Str),
+    ("db.connection_string", Kind::Str),
+    // The `/api/database` handler's own span (src/app/routes/database.rs).
+    ("limit", Kind::Int),
     // AWS SDK calls (src/aws/trace.rs).
     ("rpc.system", Kind::Str),
     ("rpc.service", Kind::Str),

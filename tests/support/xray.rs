@@ -6,7 +6,7 @@
 //! `awsxray` translator (opentelemetry-collector-contrib
 //! `exporter/awsxrayexporter/internal/translator`): trace and parent ids,
 //! segment names, `http` from `url.*`/`server.*`, `error`/`throttle`/`fault`
-//! from the status code and span status, `sql` from `db.statement`, and the
+//! from the status code and span status, `sql` from `db.*`, and the
 //! `aws`/`remote` namespaces.
 //!
 //! One known difference: the collector's `makeCause` (cause.go) flags a
@@ -43,6 +43,8 @@ pub struct Document {
     pub span_id: String,
     /// `error`, `throttle`, `fault` by the collector's rule (see above).
     pub collector_flags: (bool, bool, bool),
+    /// The `sql` block by the collector's rule (see [`collector_sql`]).
+    pub collector_sql: Option<Json>,
 }
 
 impl Document {
@@ -85,9 +87,46 @@ pub fn translate(spans: &[Received]) -> Vec<Document> {
                 json,
                 span_id,
                 collector_flags: collector_flags(span),
+                collector_sql: collector_sql(span),
             }
         })
         .collect()
+}
+
+/// The `sql` block as the collector's `makeSQL` (translator/sql.go) makes
+/// it, which differs from this translator's: only the legacy keys count
+/// (`db.system`, `db.statement`, `db.name`, `db.user`,
+/// `db.connection_string`), the URL is the span name, and the connection
+/// string is `db.connection_string` (else `localhost`) + `/` + `db.name`.
+pub fn collector_sql(span: &Received) -> Option<Json> {
+    const SQL_SYSTEMS: [&str; 11] = [
+        "db2",
+        "derby",
+        "hive",
+        "mariadb",
+        "mssql",
+        "mysql",
+        "oracle",
+        "postgresql",
+        "sqlite",
+        "teradata",
+        "other_sql",
+    ];
+    let system = span.attr("db.system")?;
+    if !SQL_SYSTEMS.contains(&system.as_str()) {
+        return None;
+    }
+    let connection = span
+        .attr("db.connection_string")
+        .unwrap_or_else(|| "localhost".to_owned());
+    let name = span.attr("db.name").unwrap_or_default();
+    Some(serde_json::json!({
+        "url": span.span.name,
+        "connection_string": format!("{connection}/{name}"),
+        "database_type": system,
+        "user": span.attr("db.user").unwrap_or_default(),
+        "sanitized_query": span.attr("db.statement").unwrap_or_default(),
+    }))
 }
 
 /// The document made from `span`, or a panic naming what was made.

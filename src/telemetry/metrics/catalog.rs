@@ -35,6 +35,7 @@ pub const SPANS_EXPORTED: &str = "otel.sdk.exporter.span.exported";
 pub const METRIC_POINTS_EXPORTED: &str = "otel.sdk.exporter.metric_data_point.exported";
 /// `error.type` of a span dropped because the export queue was full.
 pub const QUEUE_FULL: &str = "queue_full";
+pub const DB_DURATION: &str = metric::DB_CLIENT_OPERATION_DURATION;
 
 /// The semconv HTTP duration buckets, in seconds.
 pub const DURATION_BUCKETS: [f64; 14] = [
@@ -197,12 +198,28 @@ pub const METRIC_POINT_EXPORTED: Instrument = Instrument {
     },
 };
 
+pub const DB: Instrument = Instrument {
+    name: DB_DURATION,
+    kind: Kind::Histogram(&DURATION_BUCKETS),
+    unit: "s",
+    description: "Duration of database client operations.",
+    emf: EmfMetric {
+        name: DB_DURATION,
+        unit: "Seconds",
+        extra_dimension_sets: &[
+            &[],
+            &[semconv::DB_OPERATION_NAME, semconv::DB_COLLECTION_NAME],
+        ],
+    },
+};
+
 /// Every instrument the service creates.
 pub const INSTRUMENTS: &[Instrument] = &[
     SERVER,
     CLIENT,
     AWS_CALL,
     COLDSTART,
+    DB,
     SHED,
     SPAN_PROCESSED,
     SPAN_EXPORTED,

@@ -139,6 +139,11 @@ fn record_each(metrics: &Metrics) {
     metrics.record_spans_processed(3, Some(catalog::QUEUE_FULL));
     metrics.record_spans_exported(2, None);
     metrics.record_points_exported(5, Some("timeout"));
+    metrics.record_db(
+        &[KeyValue::new(semconv::DB_OPERATION_NAME, "SELECT")],
+        Some("timeout"),
+        Duration::from_millis(3),
+    );
 }
 
 /// The metric names the EMF lines declare, each with its value present.

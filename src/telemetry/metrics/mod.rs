@@ -74,6 +74,7 @@ struct Instruments {
     spans_processed: Counter<u64>,
     spans_exported: Counter<u64>,
     points_exported: Counter<u64>,
+    db: Histogram<f64>,
 }
 
 impl Metrics {
@@ -88,6 +89,7 @@ impl Metrics {
             spans_processed: counter(&meter, &catalog::SPAN_PROCESSED),
             spans_exported: counter(&meter, &catalog::SPAN_EXPORTED),
             points_exported: counter(&meter, &catalog::METRIC_POINT_EXPORTED),
+            db: histogram(&meter, &catalog::DB),
         })))
     }
 
@@ -191,6 +193,17 @@ impl Metrics {
         if let Some(i) = &self.0 {
             i.points_exported.add(points, &loss(error_type));
         }
+    }
+
+    /// Records one database operation (`db.system.name`, `db.operation.name`,
+    /// `db.collection.name` when known); `error_type` when it failed.
+    pub fn record_db(&self, attributes: &[KeyValue], error_type: Option<&str>, duration: Duration) {
+        let Some(i) = &self.0 else { return };
+        let mut attributes = attributes.to_vec();
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type.to_owned()));
+        }
+        i.db.record(duration.as_secs_f64(), &attributes);
     }
 
     /// Counts the first invocation of a Lambda sandbox.

@@ -50,12 +50,13 @@ module "ecs_service" {
   alb_deletion_protection = var.alb_deletion_protection
   access_logs_bucket      = var.access_logs_bucket
 
-  trace_export           = var.trace_export
-  deployment_environment = var.deployment_environment
-  environment            = var.app_environment
-  users_table            = { name = module.users_table.name, arn = module.users_table.arn }
-  log_retention_in_days  = var.log_retention_in_days
-  alarm_topic_arn        = var.alarm_topic_arn
+  trace_export            = var.trace_export
+  deployment_environment  = var.deployment_environment
+  environment             = var.app_environment
+  users_table             = { name = module.users_table.name, arn = module.users_table.arn }
+  database_url_secret_arn = var.database_url_secret_arn
+  log_retention_in_days   = var.log_retention_in_days
+  alarm_topic_arn         = var.alarm_topic_arn
 }
 
 module "github_oidc" {

@@ -210,3 +210,9 @@ variable "alarm_topic_arn" {
   description = "SNS topic the 5xx and latency alarms notify; null notifies nobody (deployments still roll back on them)."
   default     = null
 }
+
+variable "database_url_secret_arn" {
+  type        = string
+  description = "ARN of a Secrets Manager secret holding the DATABASE_URL (postgres://…); null uses the embedded SQLite database."
+  default     = null
+}

@@ -25,13 +25,14 @@ module "lambda_function" {
   allow_public_url               = var.allow_public_url
   reserved_concurrent_executions = var.reserved_concurrent_executions
 
-  trace_export           = var.trace_export
-  managed_instances      = var.capacity_provider_arn == null ? null : { capacity_provider_arn = var.capacity_provider_arn }
-  deployment_environment = var.deployment_environment
-  environment            = var.app_environment
-  users_table            = { name = module.users_table.name, arn = module.users_table.arn }
-  log_retention_in_days  = var.log_retention_in_days
-  alarm_topic_arn        = var.alarm_topic_arn
+  trace_export            = var.trace_export
+  managed_instances       = var.capacity_provider_arn == null ? null : { capacity_provider_arn = var.capacity_provider_arn }
+  deployment_environment  = var.deployment_environment
+  environment             = var.app_environment
+  users_table             = { name = module.users_table.name, arn = module.users_table.arn }
+  database_url_secret_arn = var.database_url_secret_arn
+  log_retention_in_days   = var.log_retention_in_days
+  alarm_topic_arn         = var.alarm_topic_arn
 }
 
 module "github_oidc" {

@@ -143,3 +143,9 @@ variable "capacity_provider_arn" {
   description = "Lambda Managed Instances: run on this capacity provider (modules/lambda-capacity-provider builds one in your VPC); null runs on Lambda's default compute."
   default     = null
 }
+
+variable "database_url_secret_arn" {
+  type        = string
+  description = "ARN of a Secrets Manager secret holding the DATABASE_URL (postgres://…); null uses the embedded SQLite database."
+  default     = null
+}

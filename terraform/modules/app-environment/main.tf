@@ -13,7 +13,6 @@ locals {
     # Requests served at once; the next ones get 503 at once instead of queueing.
     MAX_IN_FLIGHT_REQUESTS      = "1024"
     USERS_LATENCY_MS            = "100"
-    DATABASE_LATENCY_MS         = "200"
     EXTERNAL_URL                = "https://httpbin.org/delay/1"
     EXTERNAL_TIMEOUT_MS         = "3000"
     LOG_FORMAT                  = "json"

@@ -58,6 +58,16 @@ data "aws_iam_policy_document" "execution" {
   }
 
   dynamic "statement" {
+    for_each = var.database_url_secret_arn == null ? [] : [var.database_url_secret_arn]
+
+    content {
+      sid       = "ReadDatabaseUrl"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
     for_each = aws_ssm_parameter.collector_config
 
     content {

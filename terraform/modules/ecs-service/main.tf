@@ -128,6 +128,11 @@ resource "aws_ecs_task_definition" "this" {
       stopTimeout  = var.stop_timeout
       portMappings = [{ containerPort = var.container_port, protocol = "tcp" }]
       environment  = module.app_environment.container_environment
+      # Injected by the ECS agent at start: the URL is never in the task
+      # definition or the Terraform state, only the secret's ARN.
+      secrets = var.database_url_secret_arn == null ? null : [
+        { name = "DATABASE_URL", valueFrom = var.database_url_secret_arn },
+      ]
       # Start only once the collector answers its health check, so the first
       # spans are not exported into a closed port. On stop, ECS stops the app
       # first and the collector last, so it can flush what the app sent.

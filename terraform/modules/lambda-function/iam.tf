@@ -69,6 +69,18 @@ data "aws_iam_policy_document" "this" {
       resources = [statement.value]
     }
   }
+
+  # The database URL, read once at start-up (DATABASE_URL_SECRET_ARN); a
+  # secret under the aws/secretsmanager key needs no kms:Decrypt grant.
+  dynamic "statement" {
+    for_each = var.database_url_secret_arn == null ? [] : [var.database_url_secret_arn]
+
+    content {
+      sid       = "ReadDatabaseUrl"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {

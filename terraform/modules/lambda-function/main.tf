@@ -43,7 +43,14 @@ module "app_environment" {
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
-  overrides              = merge(local.collector ? {} : local.trace_environment, var.environment)
+  # Only the secret's ARN is in the environment: the binary reads the URL
+  # from Secrets Manager at start-up, so it is never in the function's
+  # configuration or the Terraform state.
+  overrides = merge(
+    local.collector ? {} : local.trace_environment,
+    var.database_url_secret_arn == null ? {} : { DATABASE_URL_SECRET_ARN = var.database_url_secret_arn },
+    var.environment,
+  )
 }
 
 module "logs" {

@@ -221,3 +221,14 @@ variable "alarm_p99_seconds" {
     error_message = "alarm_p99_seconds must be positive."
   }
 }
+
+variable "database_url_secret_arn" {
+  type        = string
+  description = "ARN of a Secrets Manager secret whose string is the DATABASE_URL (a postgres:// URL with user and password). Unset: the embedded SQLite database."
+  default     = null
+
+  validation {
+    condition     = var.database_url_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.database_url_secret_arn))
+    error_message = "database_url_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
