@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
-    telemetry::{http::client::ClientTarget, metrics::Metrics, propagation::Propagation},
+    telemetry::{http::client::TraceCalls, metrics::Metrics, propagation::Propagation},
     users::{MemoryUsers, SharedUserStore},
 };
 
@@ -18,10 +18,9 @@ pub struct Inner {
     pub users: SharedUserStore,
     pub database_latency: Duration,
     pub external_url: String,
-    /// How spans show `external_url`.
-    pub external_target: ClientTarget,
     pub external_timeout: Duration,
-    pub http_client: reqwest::Client,
+    /// The one client for outgoing HTTP calls: each call is traced and measured.
+    pub http_client: reqwest_middleware::ClientWithMiddleware,
     pub propagation: Propagation,
     pub metrics: Metrics,
 }
@@ -49,23 +48,27 @@ impl AppState {
         users: SharedUserStore,
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
-        let http_client = reqwest::Client::builder()
+        let propagation = Propagation::new(&config.telemetry.propagators);
+        let client = reqwest::Client::builder()
             .tls_backend_preconfigured(crate::tls::client_config())
             .timeout(config.routes.external_timeout)
             .connect_timeout(config.routes.external_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
+        let http_client = TraceCalls {
+            propagation: propagation.clone(),
+            metrics: metrics.clone(),
+        }
+        .wrap(client);
         Ok(Self(Arc::new(Inner {
             service_name: crate::telemetry::service_name(config),
             target: config.target,
             users,
             database_latency: config.routes.database_latency,
             external_url: config.routes.external_url.clone(),
-            external_target: ClientTarget::new(&config.routes.external_url)
-                .expect("config accepts only http(s) URLs with a host"),
             external_timeout: config.routes.external_timeout,
             http_client,
-            propagation: Propagation::new(&config.telemetry.propagators),
+            propagation,
             metrics,
         })))
     }
