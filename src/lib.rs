@@ -15,6 +15,7 @@ pub mod app;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod events;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

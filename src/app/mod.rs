@@ -12,7 +12,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     response::Response,
-    routing::get,
+    routing::{get, post},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -43,6 +43,7 @@ pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Route
         )
         .route("/api/database", get(routes::database::get))
         .route("/api/external", get(routes::external::get))
+        .route("/api/events", post(routes::events::post))
         .fallback(not_found)
         .with_state(state);
     with_middleware(routes, tracing, limits)

@@ -1,10 +1,11 @@
-//! What handlers share: settings from `Config`, the outgoing HTTP client and
-//! the users store.
+//! What handlers share: settings from `Config`, the outgoing HTTP client,
+//! the AWS configuration and clients, and the users store.
 
 use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
+    events::EventsQueue,
     telemetry::{http::client::TraceCalls, metrics::Metrics, propagation::Propagation},
     users::{MemoryUsers, SharedUserStore},
 };
@@ -23,6 +24,11 @@ pub struct Inner {
     pub http_client: reqwest_middleware::ClientWithMiddleware,
     pub propagation: Propagation,
     pub metrics: Metrics,
+    /// The one `aws-config` load, present when anything needs AWS: build
+    /// further clients from it with `aws::client`.
+    pub aws: Option<aws_config::SdkConfig>,
+    /// The SQS queue of `POST /api/events`, when `EVENTS_QUEUE_URL` is set.
+    pub events: Option<EventsQueue>,
 }
 
 impl std::ops::Deref for AppState {
@@ -40,6 +46,7 @@ impl AppState {
             config,
             Arc::new(MemoryUsers::seeded(config.routes.users_latency)),
             metrics,
+            None,
         )
     }
 
@@ -47,6 +54,7 @@ impl AppState {
         config: &Config,
         users: SharedUserStore,
         metrics: Metrics,
+        aws: Option<&aws_config::SdkConfig>,
     ) -> Result<Self, reqwest::Error> {
         let propagation = Propagation::new(&config.telemetry.propagators);
         let client = reqwest::Client::builder()
@@ -69,7 +77,9 @@ impl AppState {
             external_timeout: config.routes.external_timeout,
             http_client,
             propagation,
+            events: EventsQueue::from_config(config, aws, metrics.clone()),
             metrics,
+            aws: aws.cloned(),
         })))
     }
 }

@@ -37,6 +37,7 @@ pub async fn run(
         config,
         users::from_config(config, aws, metrics.clone()),
         metrics.clone(),
+        aws,
     )?;
     let tracer = telemetry.tracer();
     let client_addr = tracer.is_some();

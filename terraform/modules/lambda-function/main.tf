@@ -34,6 +34,7 @@ module "app_environment" {
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
+  events_queue_url       = try(var.events_queue.url, null)
   overrides              = merge(local.collector ? {} : local.trace_environment, var.environment)
 }
 
