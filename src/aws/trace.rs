@@ -65,6 +65,7 @@ impl TraceInterceptor {
 #[derive(Clone, Debug)]
 struct CallSpan {
     span: tracing::Span,
+    sampled: bool,
     started: Instant,
     service: String,
     operation: String,
@@ -106,10 +107,15 @@ impl Intercept for TraceInterceptor {
             { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
             { semconv::ERROR_TYPE } = Empty,
         );
-        for kv in resource::from_input(context.input()) {
-            span.set_attribute(kv.key, kv.value);
+        // The resource is worked out only for spans that are exported.
+        let sampled = span.context().span().span_context().is_sampled();
+        if sampled {
+            for kv in resource::from_input(context.input()) {
+                span.set_attribute(kv.key, kv.value);
+            }
         }
         cfg.interceptor_state().store_put(CallSpan {
+            sampled,
             span,
             started: Instant::now(),
             service,
@@ -127,8 +133,10 @@ impl Intercept for TraceInterceptor {
         let Some(call) = cfg.load::<CallSpan>() else {
             return Ok(());
         };
-        for kv in resource::from_request(&call.service, context.request()) {
-            call.span.set_attribute(kv.key, kv.value);
+        if call.sampled {
+            for kv in resource::from_request(&call.service, context.request()) {
+                call.span.set_attribute(kv.key, kv.value);
+            }
         }
         if let Some(header) = xray_header(&call.span) {
             // Replaces the SDK's own value (from `_X_AMZN_TRACE_ID` on Lambda).
