@@ -2,7 +2,8 @@
 //! independent implementation of its JSON protocol) behind the recording AWS
 //! proxy: the message arrives, the call is one CLIENT span with the queue
 //! and the request id, the `X-Amzn-Trace-Id` SQS received names that span,
-//! X-Ray shows an `SQS` node, and throttling is a 503 with `Retry-After`.
+//! X-Ray shows an `SQS` node, and throttling is a 503 with `Retry-After`;
+//! on the Lambda target too.
 //! What any client from `aws::client` gets, shown on a second service.
 
 mod support;
@@ -14,12 +15,13 @@ use opentelemetry_proto::tonic::{
 };
 use serde_json::{Value, json};
 use support::{
-    TestResult, XRAY_PARENT,
+    TestResult, XRAY_PARENT, XRAY_ROOT, XRAY_TRACE_HEX,
     aws_proxy::{AwsProxy, Mode},
     client,
+    lambda_api::{Invocation, Outcome, RuntimeApi, event},
     moto::Moto,
     otlp::{Receiver, typed},
-    process::App,
+    process::{App, command},
     xray::{document_of, fresh_root, translate},
 };
 
@@ -212,5 +214,71 @@ async fn without_a_queue_events_are_404() -> TestResult {
     assert_eq!(response.status().as_u16(), 404);
     let body: Value = serde_json::from_slice(&response.bytes().await?)?;
     assert_eq!(body["error"], "not_found");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_invocations_send_events_under_the_function_segment() -> TestResult {
+    let moto = Moto::start()?;
+    let queue_url = moto.create_queue("events").await?;
+    let proxy = AwsProxy::start(Some(moto.endpoint()), Mode::Forward).await?;
+    let mut receiver = Receiver::start().await?;
+    let mut api = RuntimeApi::start(receiver.counter()).await?;
+    let mut env = api.lambda_env();
+    env.extend(self::env(&proxy.endpoint(), &queue_url, &receiver));
+    env.push(("OTEL_BSP_SCHEDULE_DELAY", "60000".to_owned()));
+    let _app = App::spawn(command(&env))?;
+    // A Function URL event for POST /api/events.
+    let mut request: Value = serde_json::from_str(&event("function-url.json"))?;
+    request["rawPath"] = json!("/api/events");
+    request["requestContext"]["http"]["method"] = json!("POST");
+    request["requestContext"]["http"]["path"] = json!("/api/events");
+    request["headers"]["content-type"] = json!("application/json");
+    request["body"] = json!(r#"{"type":"signup","id":8}"#);
+    api.push(Invocation {
+        request_id: "req-1".to_owned(),
+        trace_header: Some(format!("Root={XRAY_ROOT};Parent={XRAY_PARENT};Sampled=1")),
+        body: request.to_string(),
+    });
+    let Some(Outcome::Response { body, .. }) = api.next_outcome().await else {
+        panic!("no response");
+    };
+    assert_eq!(body["statusCode"], 202, "{body}");
+    assert_eq!(
+        moto.receive(&queue_url).await?,
+        [r#"{"id":8,"type":"signup"}"#]
+    );
+
+    let mut spans = Vec::new();
+    while spans.len() < 2 {
+        spans.push(
+            receiver
+                .next()
+                .await
+                .expect("spans flushed after the invocation"),
+        );
+    }
+    let call = spans
+        .iter()
+        .find(|s| s.span.name == "SQS.SendMessage")
+        .expect("client span");
+    let server = spans.iter().find(|s| s.is_server()).expect("server span");
+    assert_eq!(
+        server.parent_id(),
+        XRAY_PARENT,
+        "the function segment is the parent"
+    );
+    assert_eq!(call.parent_id(), server.span_id());
+    assert_eq!(call.trace_id(), XRAY_TRACE_HEX);
+    let records = proxy.records();
+    assert_eq!(records.len(), 1);
+    // Ours, not the SDK's copy of the invocation's header (Parent = the function).
+    assert_eq!(
+        records[0].trace_header,
+        Some(format!(
+            "Root={XRAY_ROOT};Parent={};Sampled=1",
+            call.span_id()
+        ))
+    );
     Ok(())
 }
