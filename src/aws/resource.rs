@@ -61,11 +61,11 @@ pub fn from_request(service: &str, request: &HttpRequest) -> Vec<KeyValue> {
             }
             _ => Vec::new(),
         },
-        // awsQuery: a form body with `TopicArn=...`.
+        // A form body with `TopicArn=...` (awsQuery), or a JSON one.
         "SNS" => request
             .body()
             .bytes()
-            .and_then(|body| form_value(body, "TopicArn"))
+            .and_then(|body| form_value(body, "TopicArn").or_else(|| json_value(body, "TopicArn")))
             .map(|arn| vec![KeyValue::new(semconv::AWS_SNS_TOPIC_ARN, arn)])
             .unwrap_or_default(),
         _ => Vec::new(),
@@ -155,6 +155,12 @@ fn form_value(body: &[u8], name: &str) -> Option<String> {
         let (k, v) = pair.split_once('=')?;
         (k == name).then(|| percent_decode(&v.replace('+', " ")))
     })
+}
+
+/// One string field of a JSON object body.
+fn json_value(body: &[u8], name: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    body.get(name)?.as_str().map(str::to_owned)
 }
 
 /// `%3A` -> `:`; a malformed escape is kept as it is.
@@ -247,6 +253,14 @@ mod tests {
                 "SNS",
                 "https://sns.eu-west-1.amazonaws.com/",
                 "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aeu-west-1%3A1%3Atopic&Message=hi"
+            ),
+            pairs(&[("aws.sns.topic.arn", "arn:aws:sns:eu-west-1:1:topic")])
+        );
+        assert_eq!(
+            attrs(
+                "SNS",
+                "https://sns.eu-west-1.amazonaws.com/",
+                r#"{"TopicArn":"arn:aws:sns:eu-west-1:1:topic","Message":"hi"}"#
             ),
             pairs(&[("aws.sns.topic.arn", "arn:aws:sns:eu-west-1:1:topic")])
         );
