@@ -17,6 +17,7 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod serve;
 pub mod telemetry;
 pub mod tls;

@@ -252,6 +252,8 @@ async fn each_dynamodb_call_is_one_client_span_and_carries_its_trace_header() ->
         assert_eq!(client_span.attr("rpc.system").as_deref(), Some("aws-api"));
         assert_eq!(client_span.attr("rpc.service").as_deref(), Some("DynamoDB"));
         assert_eq!(client_span.attr("cloud.region").as_deref(), Some(REGION));
+        // The collector's awsxray translator reads the region from aws.region.
+        assert_eq!(client_span.attr("aws.region").as_deref(), Some(REGION));
         let tables = client_span.value("aws.dynamodb.table_names");
         let Some(Proto::ArrayValue(tables)) = tables else {
             panic!("table names must be an array: {tables:?}");

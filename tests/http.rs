@@ -321,7 +321,9 @@ async fn respects_sampled_0_and_passes_it_downstream() -> TestResult {
 async fn outgoing_call_carries_the_client_span_as_parent() -> TestResult {
     let mut receiver = Receiver::start().await?;
     let mut upstream = Upstream::start(Behaviour::Json).await?;
-    let app = App::start_http(&env(&receiver, &[("EXTERNAL_URL", &upstream.url())]))?;
+    // Credentials and query values reach the upstream, never the span.
+    let url = upstream.url().replace("http://", "http://bob:hunter2@") + "?token=s3cret&page=2";
+    let app = App::start_http(&env(&receiver, &[("EXTERNAL_URL", &url)]))?;
     let header = format!("Root={XRAY_ROOT};Parent={XRAY_PARENT};Sampled=1");
     assert_eq!(
         get(&app, "/api/external", &[("x-amzn-trace-id", &header)])
@@ -348,7 +350,12 @@ async fn outgoing_call_carries_the_client_span_as_parent() -> TestResult {
     );
     assert_eq!(client_span.int("http.response.status_code"), Some(200));
     assert_eq!(client_span.span.name, "GET");
-    assert_eq!(client_span.attr("url.full"), Some(upstream.url()));
+    // reqwest moves the URL's credentials into an Authorization header.
+    assert_eq!(
+        client_span.attr("url.full"),
+        Some(upstream.url() + "?token=REDACTED&page=REDACTED")
+    );
+    assert!(sent.contains_key("authorization"), "credentials were sent");
     assert_eq!(
         client_span.attr("server.address").as_deref(),
         Some("127.0.0.1")

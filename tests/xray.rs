@@ -6,11 +6,14 @@ mod support;
 
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::{
+    common::v1::any_value::Value as Proto, metrics::v1::metric::Data,
+};
 use serde_json::{Value, json};
 use support::{
     TestResult, XRAY_PARENT, client,
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
-    otlp::{Received, Receiver},
+    otlp::{Received, Receiver, typed},
     process::{App, command},
     upstream::{Behaviour, Upstream},
     xray::{Document, document_of, fresh_root, translate},
@@ -217,6 +220,21 @@ async fn an_upstream_timeout_is_a_fault_on_the_segment_and_the_remote_subsegment
     );
     assert_eq!(call.flags(), (false, false, true));
     assert_eq!(call.collector_flags, (false, false, true));
+    // The call's duration is measured, with the same error.type.
+    let timeout = Proto::StringValue("timeout".to_owned());
+    let timeouts: u64 = receiver
+        .drain_metrics()
+        .iter()
+        .filter(|m| m.metric.name == "http.client.request.duration")
+        .filter_map(|m| match &m.metric.data {
+            Some(Data::Histogram(h)) => Some(h),
+            _ => None,
+        })
+        .flat_map(|h| &h.data_points)
+        .filter(|p| typed(&p.attributes).get("error.type") == Some(&timeout))
+        .map(|p| p.count)
+        .sum();
+    assert_eq!(timeouts, 1);
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     response::Response,
-    routing::get,
+    routing::{get, post},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -46,6 +46,7 @@ pub fn router(state: AppState, tracing: RequestTracing, limits: Limits) -> Route
         )
         .route("/api/database", get(routes::database::get))
         .route("/api/external", get(routes::external::get))
+        .route("/api/events", post(routes::events::post))
         .fallback(not_found);
     let limited = shed::limit(limited, limits.max_in_flight, tracing.metrics.clone());
     let routes = Router::new()

@@ -1,12 +1,13 @@
 //! What handlers share: settings from `Config`, the outgoing HTTP client,
-//! the users store and the SQL pool.
+//! the AWS configuration and clients, the users store and the SQL pool.
 
 use std::{sync::Arc, time::Duration};
 
 use crate::{
     config::{Config, Target},
     db::Db,
-    telemetry::{http::client::ClientTarget, metrics::Metrics, propagation::Propagation},
+    events::EventsQueue,
+    telemetry::{http::client::TraceCalls, metrics::Metrics, propagation::Propagation},
     users::{MemoryUsers, SharedUserStore},
 };
 
@@ -28,12 +29,16 @@ pub struct Inner {
     pub users: SharedUserStore,
     pub db: Db,
     pub external_url: String,
-    /// How spans show `external_url`.
-    pub external_target: ClientTarget,
     pub external_timeout: Duration,
-    pub http_client: reqwest::Client,
+    /// The one client for outgoing HTTP calls: each call is traced and measured.
+    pub http_client: reqwest_middleware::ClientWithMiddleware,
     pub propagation: Propagation,
     pub metrics: Metrics,
+    /// The one `aws-config` load, present when anything needs AWS: build
+    /// further clients from it with `aws::client`.
+    pub aws: Option<aws_config::SdkConfig>,
+    /// The SQS queue of `POST /api/events`, when `EVENTS_QUEUE_URL` is set.
+    pub events: Option<EventsQueue>,
 }
 
 impl std::ops::Deref for AppState {
@@ -53,6 +58,7 @@ impl AppState {
             Arc::new(MemoryUsers::seeded(config.routes.users_latency)),
             db,
             metrics,
+            None,
         )
     }
 
@@ -61,25 +67,32 @@ impl AppState {
         users: SharedUserStore,
         db: Db,
         metrics: Metrics,
+        aws: Option<&aws_config::SdkConfig>,
     ) -> Result<Self, StateError> {
-        let http_client = reqwest::Client::builder()
+        let propagation = Propagation::new(&config.telemetry.propagators);
+        let client = reqwest::Client::builder()
             .tls_backend_preconfigured(crate::tls::client_config())
             .timeout(config.routes.external_timeout)
             .connect_timeout(config.routes.external_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
+        let http_client = TraceCalls {
+            propagation: propagation.clone(),
+            metrics: metrics.clone(),
+        }
+        .wrap(client);
         Ok(Self(Arc::new(Inner {
             service_name: crate::telemetry::service_name(config),
             target: config.target,
             users,
             db,
             external_url: config.routes.external_url.clone(),
-            external_target: ClientTarget::new(&config.routes.external_url)
-                .expect("config accepts only http(s) URLs with a host"),
             external_timeout: config.routes.external_timeout,
             http_client,
-            propagation: Propagation::new(&config.telemetry.propagators),
+            propagation,
+            events: EventsQueue::from_config(config, aws, metrics.clone()),
             metrics,
+            aws: aws.cloned(),
         })))
     }
 }

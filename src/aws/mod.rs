@@ -9,26 +9,26 @@
 //! its own variables itself (`AWS_ENDPOINT_URL_<SERVICE>`, `AWS_MAX_ATTEMPTS`,
 //! `AWS_RETRY_MODE`).
 //!
-//! Every client gets the [`trace::TraceInterceptor`]: one CLIENT span per
-//! operation and an `X-Amzn-Trace-Id` header on every request.
+//! Every client comes from [`client()`], with the [`trace::TraceInterceptor`]:
+//! one CLIENT span per operation and an `X-Amzn-Trace-Id` header on every
+//! request.
 
+mod client;
+mod resource;
 pub mod trace;
 
-use std::time::Duration;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
+use crate::config::{Config, Target, TracesAuth};
 
-use crate::{
-    config::{Config, Target, TracesAuth},
-    telemetry::metrics::Metrics,
-};
-
+pub use client::{SdkClient, Settings, client};
 pub use trace::TraceInterceptor;
 
 /// Whether anything this configuration turns on calls AWS: the users table,
-/// or span export signed for X-Ray.
+/// the events queue, or span export signed for X-Ray.
 pub fn is_needed(config: &Config) -> bool {
     config.aws.users_table.is_some()
+        || config.aws.events_queue_url.is_some()
         || matches!(config.telemetry.traces.otlp.auth, TracesAuth::SigV4 { .. })
 }
 
@@ -65,28 +65,4 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
     Builder::new()
         .tls_provider(Provider::rustls(CryptoMode::Ring))
         .build_https()
-}
-
-/// A DynamoDB client with our timeouts and the trace interceptor.
-///
-/// `timeout` bounds the whole operation, retries included; each attempt
-/// gets an equal share of it (`AWS_MAX_ATTEMPTS`, 3 by default), so a
-/// hanging connection still leaves time to retry.
-pub fn dynamodb_client(
-    sdk: &SdkConfig,
-    timeout: Duration,
-    metrics: Metrics,
-) -> aws_sdk_dynamodb::Client {
-    let attempts = sdk.retry_config().map_or(3, |r| r.max_attempts()).max(1);
-    let attempt_timeout = timeout / attempts;
-    let timeouts = TimeoutConfig::builder()
-        .operation_timeout(timeout)
-        .operation_attempt_timeout(attempt_timeout)
-        .connect_timeout(attempt_timeout)
-        .build();
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .timeout_config(timeouts)
-        .interceptor(TraceInterceptor::new(sdk, metrics))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
 }

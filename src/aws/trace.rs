@@ -20,7 +20,7 @@ use aws_smithy_runtime_api::{
             Intercept,
             context::{
                 BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
-                FinalizerInterceptorContextRef, Input,
+                FinalizerInterceptorContextRef,
             },
         },
         orchestrator::{HttpResponse, Metadata, OrchestratorError},
@@ -28,14 +28,12 @@ use aws_smithy_runtime_api::{
     },
 };
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use opentelemetry::{
-    Array, StringValue, Value,
-    trace::{TraceContextExt, TraceFlags},
-};
+use opentelemetry::trace::{TraceContextExt, TraceFlags};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::resource;
 use crate::telemetry::{
     metrics::Metrics,
     propagation::{XRAY_HEADER, xray_trace_id},
@@ -45,6 +43,7 @@ use crate::telemetry::{
 /// (the semconv crate marks these names deprecated; X-Ray still reads them).
 const RPC_SYSTEM: &str = "rpc.system";
 const RPC_SERVICE: &str = "rpc.service";
+const AWS_REGION: &str = "aws.region";
 
 /// Traces every operation of the client it is added to.
 #[derive(Clone, Debug)]
@@ -66,6 +65,7 @@ impl TraceInterceptor {
 #[derive(Clone, Debug)]
 struct CallSpan {
     span: tracing::Span,
+    sampled: bool,
     started: Instant,
     service: String,
     operation: String,
@@ -101,19 +101,21 @@ impl Intercept for TraceInterceptor {
             { RPC_SERVICE } = service,
             { semconv::RPC_METHOD } = operation,
             { semconv::CLOUD_REGION } = self.region.as_deref(),
+            // What the collector reads as the subsegment's region.
+            { AWS_REGION } = self.region.as_deref(),
             { semconv::AWS_REQUEST_ID } = Empty,
             { semconv::HTTP_RESPONSE_STATUS_CODE } = Empty,
             { semconv::ERROR_TYPE } = Empty,
         );
-        let tables = table_names(context.input());
-        if !tables.is_empty() {
-            let tables: Vec<StringValue> = tables.into_iter().map(StringValue::from).collect();
-            span.set_attribute(
-                semconv::AWS_DYNAMODB_TABLE_NAMES,
-                Value::Array(Array::String(tables)),
-            );
+        // The resource is worked out only for spans that are exported.
+        let sampled = span.context().span().span_context().is_sampled();
+        if sampled {
+            for kv in resource::from_input(context.input()) {
+                span.set_attribute(kv.key, kv.value);
+            }
         }
         cfg.interceptor_state().store_put(CallSpan {
+            sampled,
             span,
             started: Instant::now(),
             service,
@@ -131,6 +133,11 @@ impl Intercept for TraceInterceptor {
         let Some(call) = cfg.load::<CallSpan>() else {
             return Ok(());
         };
+        if call.sampled {
+            for kv in resource::from_request(&call.service, context.request()) {
+                call.span.set_attribute(kv.key, kv.value);
+            }
+        }
         if let Some(header) = xray_header(&call.span) {
             // Replaces the SDK's own value (from `_X_AMZN_TRACE_ID` on Lambda).
             context
@@ -235,33 +242,4 @@ fn error_code(response: &HttpResponse) -> Option<String> {
     };
     let code = raw.rsplit('#').next()?.split(':').next()?.trim();
     (!code.is_empty()).then(|| code.to_owned())
-}
-
-/// The tables a DynamoDB operation touches (`aws.dynamodb.table_names`).
-fn table_names(input: &Input) -> Vec<String> {
-    use aws_sdk_dynamodb::operation::{
-        batch_write_item::BatchWriteItemInput, create_table::CreateTableInput,
-        describe_table::DescribeTableInput, get_item::GetItemInput, put_item::PutItemInput,
-    };
-    let one = |name: Option<&str>| name.map(str::to_owned).into_iter().collect();
-    if let Some(i) = input.downcast_ref::<GetItemInput>() {
-        one(i.table_name())
-    } else if let Some(i) = input.downcast_ref::<PutItemInput>() {
-        one(i.table_name())
-    } else if let Some(i) = input.downcast_ref::<BatchWriteItemInput>() {
-        let mut names: Vec<String> = i
-            .request_items()
-            .into_iter()
-            .flatten()
-            .map(|(t, _)| t.clone())
-            .collect();
-        names.sort();
-        names
-    } else if let Some(i) = input.downcast_ref::<CreateTableInput>() {
-        one(i.table_name())
-    } else if let Some(i) = input.downcast_ref::<DescribeTableInput>() {
-        one(i.table_name())
-    } else {
-        Vec::new()
-    }
 }

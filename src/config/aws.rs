@@ -1,5 +1,5 @@
 //! Where the service runs on AWS and the AWS resources it uses: the region,
-//! the Lambda sandbox or the ECS task, and the users table.
+//! the Lambda sandbox or the ECS task, the users table and the events queue.
 
 use std::time::Duration;
 
@@ -15,6 +15,10 @@ pub struct Aws {
     pub users_table: Option<String>,
     /// Bound on one DynamoDB operation, retries included.
     pub dynamodb_timeout: Duration,
+    /// `POST /api/events` sends to this SQS queue when set.
+    pub events_queue_url: Option<String>,
+    /// Bound on one SQS operation, retries included.
+    pub events_timeout: Duration,
 }
 
 /// Facts about the Lambda sandbox, present when the target is Lambda.
@@ -36,12 +40,15 @@ impl Aws {
         let region = r.get(AWS_REGION);
         let ecs_metadata_uri = r.get(ECS_CONTAINER_METADATA_URI_V4);
         let users_table = read_users_table(r, region.is_some());
+        let events_queue_url = read_events_queue_url(r, region.is_some());
         Aws {
             region,
             lambda,
             ecs_metadata_uri,
             users_table,
             dynamodb_timeout: r.nonzero_millis(DYNAMODB_TIMEOUT_MS, 1000, 60_000),
+            events_queue_url,
+            events_timeout: r.nonzero_millis(EVENTS_TIMEOUT_MS, 1000, 60_000),
         }
     }
 }
@@ -91,6 +98,27 @@ fn read_users_table(r: &mut Reader<'_>, has_region: bool) -> Option<String> {
     Some(table)
 }
 
+/// An SQS queue URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`;
+/// `http` for a local endpoint). The region is then required, as for the table.
+fn read_events_queue_url(r: &mut Reader<'_>, has_region: bool) -> Option<String> {
+    let url = r.get(EVENTS_QUEUE_URL)?;
+    let valid = reqwest::Url::parse(&url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.path_segments().is_some_and(|s| s.count() == 2)
+    });
+    if !valid {
+        r.fail(
+            EVENTS_QUEUE_URL,
+            format!("'{url}' is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
+        );
+    }
+    if !has_region {
+        r.fail(AWS_REGION, "must be set when EVENTS_QUEUE_URL is set");
+    }
+    Some(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{LAMBDA, parse};
@@ -100,6 +128,7 @@ mod tests {
     fn defaults_match_the_documented_table() {
         let aws = parse(&[]).unwrap().aws;
         assert_eq!(aws.users_table, None);
+        assert_eq!(aws.events_queue_url, None);
         assert_eq!(aws.dynamodb_timeout, Duration::from_millis(1000));
         assert_eq!(aws.lambda, None);
     }
@@ -117,6 +146,20 @@ mod tests {
         assert_eq!(err.0[0].var, "USERS_TABLE");
         let err = parse(&[("DYNAMODB_TIMEOUT_MS", "0")]).unwrap_err();
         assert_eq!(err.0[0].var, "DYNAMODB_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn events_queue_url_needs_a_queue_url_and_a_region() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/events";
+        let c = parse(&[("EVENTS_QUEUE_URL", url), ("AWS_REGION", "eu-west-1")]).unwrap();
+        assert_eq!(c.aws.events_queue_url.as_deref(), Some(url));
+        assert_eq!(c.aws.events_timeout, Duration::from_millis(1000));
+        let err = parse(&[("EVENTS_QUEUE_URL", url)]).unwrap_err();
+        assert_eq!(err.0[0].var, "AWS_REGION");
+        for bad in ["events", "https://sqs.eu-west-1.amazonaws.com/events"] {
+            let err = parse(&[("EVENTS_QUEUE_URL", bad), ("AWS_REGION", "eu-west-1")]).unwrap_err();
+            assert_eq!(err.0[0].var, "EVENTS_QUEUE_URL", "{bad}");
+        }
     }
 
     #[test]

@@ -17,6 +17,10 @@ fn variables_read() -> BTreeSet<String> {
             ("OTEL_TRACES_SAMPLER", "traceidratio"),
             ("OTEL_EXPORTER_OTLP_TRACES_AUTH", "sigv4"),
             ("USERS_TABLE", "users"),
+            (
+                "EVENTS_QUEUE_URL",
+                "https://sqs.eu-west-1.amazonaws.com/1/q",
+            ),
         ],
     ];
     for env in scenarios {

@@ -58,6 +58,7 @@ pub async fn run(
         users::from_config(config, aws, metrics.clone()),
         db,
         metrics.clone(),
+        aws,
     )?;
     let tracer = telemetry.tracer();
     let client_addr = tracer.is_some();

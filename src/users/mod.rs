@@ -65,7 +65,11 @@ pub fn from_config(
 ) -> SharedUserStore {
     match (&config.aws.users_table, sdk) {
         (Some(table), Some(sdk)) => {
-            let client = crate::aws::dynamodb_client(sdk, config.aws.dynamodb_timeout, metrics);
+            let settings = crate::aws::Settings {
+                timeout: config.aws.dynamodb_timeout,
+                metrics,
+            };
+            let client = crate::aws::client(sdk, &settings);
             Arc::new(DynamoDbUsers::new(client, table.clone()))
         }
         _ => Arc::new(MemoryUsers::seeded(config.routes.users_latency)),

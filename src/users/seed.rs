@@ -154,11 +154,11 @@ pub async fn run_from_config(
         return Err(SeedError::Aws("USERS_TABLE must be set".to_owned()));
     };
     let sdk = crate::aws::sdk_config(config).await;
-    let client = crate::aws::dynamodb_client(
-        &sdk,
-        CALL_TIMEOUT.max(config.aws.dynamodb_timeout),
-        crate::telemetry::metrics::Metrics::default(),
-    );
+    let settings = crate::aws::Settings {
+        timeout: CALL_TIMEOUT.max(config.aws.dynamodb_timeout),
+        metrics: crate::telemetry::metrics::Metrics::default(),
+    };
+    let client = crate::aws::client(&sdk, &settings);
     let store = DynamoDbUsers::new(client, table.clone());
     run(&store, count, create_table).await?;
     Ok(format!("seeded users 1 to {count} into table {table}"))

@@ -189,6 +189,9 @@ def longest(param):
     # A Ref to a table is its name: DynamoDB allows at most 255 characters.
     if template.get("Resources", {}).get(param, {}).get("Type") == "AWS::DynamoDB::Table":
         return 255
+    # A Ref to a queue is its URL: https://sqs.<region>.amazonaws.com/<12 digits>/<80 characters>.
+    if template.get("Resources", {}).get(param, {}).get("Type") == "AWS::SQS::Queue":
+        return len("https://sqs..amazonaws.com.cn//") + 64 + 12 + 80
     spec = params.get(param)
     if spec is None:
         errors.append(f"environment references unknown parameter {param}")

@@ -7,6 +7,7 @@ pub mod ecs_credentials;
 pub mod emf;
 pub mod lambda_api;
 pub mod load;
+pub mod moto;
 pub mod otlp;
 pub mod postgres;
 pub mod process;

@@ -178,6 +178,14 @@ pub const SPAN_ATTRIBUTES: &[(&str, Kind)] = &[
     ("aws.request_id", Kind::Str),
     ("aws.dynamodb.table_names", Kind::StrArray),
     ("cloud.region", Kind::Str),
+    ("aws.region", Kind::Str),
+    ("aws.queue_url", Kind::Str),
+    ("aws.sqs.queue.url", Kind::Str),
+    ("aws.s3.bucket", Kind::Str),
+    ("aws.s3.key", Kind::Str),
+    ("aws.sns.topic.arn", Kind::Str),
+    ("aws.lambda.function.name", Kind::Str),
+    ("faas.invoked_name", Kind::Str),
 ];
 
 /// Resource attributes with a type other than string; any other resource

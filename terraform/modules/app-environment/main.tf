@@ -20,6 +20,7 @@ locals {
     TRACE_HEALTH_CHECKS         = "false"
     LAMBDA_FLUSH_TIMEOUT_MS     = "300"
     DYNAMODB_TIMEOUT_MS         = "1000"
+    EVENTS_TIMEOUT_MS           = "1000"
     OTEL_SERVICE_NAME           = var.service_name
     OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
     OTEL_EXPORTER_OTLP_PROTOCOL = "http/protobuf"
@@ -38,5 +39,10 @@ locals {
     USERS_TABLE = var.users_table
   }
 
-  variables = merge(local.defaults, local.users_table, var.overrides)
+  # Without a queue POST /api/events answers 404.
+  events_queue = var.events_queue_url == null ? {} : {
+    EVENTS_QUEUE_URL = var.events_queue_url
+  }
+
+  variables = merge(local.defaults, local.users_table, local.events_queue, var.overrides)
 }

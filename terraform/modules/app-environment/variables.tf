@@ -43,6 +43,17 @@ variable "users_table" {
   }
 }
 
+variable "events_queue_url" {
+  type        = string
+  description = "EVENTS_QUEUE_URL: the SQS queue POST /api/events sends to; null turns the route off (404)."
+  default     = null
+
+  validation {
+    condition     = var.events_queue_url == null || can(regex("^https://sqs\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.events_queue_url))
+    error_message = "events_queue_url must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)."
+  }
+}
+
 variable "overrides" {
   type        = map(string)
   description = "Variables that replace or extend the defaults, e.g. { RUST_LOG = \"debug\" }. APP_TARGET comes from target."

@@ -155,6 +155,17 @@ data "aws_iam_policy_document" "task" {
       resources = [statement.value]
     }
   }
+
+  # The events queue: the one call the binary makes, on this queue only.
+  dynamic "statement" {
+    for_each = var.events_queue == null ? [] : [var.events_queue.arn]
+
+    content {
+      sid       = "EventsQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "task_metrics" {

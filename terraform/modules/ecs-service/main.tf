@@ -42,6 +42,7 @@ module "app_environment" {
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
+  events_queue_url       = try(var.events_queue.url, null)
   # Fargate sets AWS_REGION too; spelled out because the binary requires it with USERS_TABLE.
   overrides = merge(local.trace_environment, local.serve_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
 }

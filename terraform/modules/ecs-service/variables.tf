@@ -460,6 +460,15 @@ variable "users_table" {
   default     = null
 }
 
+variable "events_queue" {
+  type = object({
+    url = string
+    arn = string
+  })
+  description = "The SQS queue of POST /api/events: sets EVENTS_QUEUE_URL and lets the task role call SendMessage on it (add kms:GenerateDataKey and kms:Decrypt on its key if it uses a customer managed one). null turns the route off."
+  default     = null
+}
+
 variable "alarm_topic_arn" {
   type        = string
   description = "SNS topic notified when an alarm changes state; null notifies nobody (deployments still roll back)."

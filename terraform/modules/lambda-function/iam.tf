@@ -81,6 +81,17 @@ data "aws_iam_policy_document" "this" {
       resources = [statement.value]
     }
   }
+
+  # The events queue: the one call the binary makes, on this queue only.
+  dynamic "statement" {
+    for_each = var.events_queue == null ? [] : [var.events_queue.arn]
+
+    content {
+      sid       = "EventsQueue"
+      actions   = ["sqs:SendMessage"]
+      resources = [statement.value]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {

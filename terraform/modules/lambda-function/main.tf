@@ -43,6 +43,7 @@ module "app_environment" {
   service_name           = var.service_name
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
+  events_queue_url       = try(var.events_queue.url, null)
   # Only the secret's ARN is in the environment: the binary reads the URL
   # from Secrets Manager at start-up, so it is never in the function's
   # configuration or the Terraform state.
