@@ -14,6 +14,7 @@ pub mod metrics;
 mod otlp;
 mod reader;
 pub mod routes;
+pub mod sampler;
 pub mod server;
 pub mod telemetry;
 pub mod traces;
@@ -31,7 +32,8 @@ pub use routes::Routes;
 pub use server::Server;
 pub use telemetry::{LogFormat, Propagator, Telemetry};
 pub use traces::{
-    OtlpTraces, SamplerConfig, SpanBatch, Traces, TracesAuth, TracesExporter, xray_endpoint_region,
+    OtlpTraces, SamplerConfig, SpanBatch, Traces, TracesAuth, TracesExporter, XraySampling,
+    xray_endpoint_region,
 };
 
 use reader::Reader;

@@ -13,6 +13,7 @@ mod logs;
 pub mod metrics;
 pub mod propagation;
 mod resource;
+mod sampling;
 mod trace;
 
 use std::time::{Duration, Instant};

@@ -30,9 +30,9 @@ use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExpor
 
 mod cause;
 mod console;
-mod credentials;
+pub(super) mod credentials;
 mod guarded;
-mod sigv4;
+pub(super) mod sigv4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -52,6 +52,7 @@ pub(super) struct Tracing {
     provider: SdkTracerProvider,
     flusher: Flusher,
     _reloader: Option<credentials::Reloader>,
+    _sampling: Option<super::sampling::Polling>,
 }
 
 impl Tracing {
@@ -119,10 +120,11 @@ impl Tracing {
                 batch(config, exporter, reporter(Some(endpoint)))
             }
         };
+        let (sampler, sampling) = sampler(config, &resource, aws)?;
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_id_generator(RootAwareIds::default())
-            .with_sampler(XraySampler::new(t.sampler))
+            .with_sampler(XraySampler(sampler))
             .with_resource(resource)
             .build();
         let flushing = provider.clone();
@@ -136,6 +138,7 @@ impl Tracing {
             flusher,
             provider,
             _reloader: reloader,
+            _sampling: sampling,
         }))
     }
 
@@ -151,6 +154,31 @@ impl Tracing {
         drop(self.flusher);
         Ok(self.provider.shutdown_with_timeout(timeout)?)
     }
+}
+
+/// The configured sampler, and the X-Ray polling task when it is `xray`.
+/// On Lambda the invocation's header decides, so `xray` polls nothing there.
+fn sampler(
+    config: &Config,
+    resource: &Resource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<(Sampler, Option<super::sampling::Polling>), TelemetryError> {
+    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
+    let sampler = match &config.telemetry.traces.sampler {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(*r),
+        SamplerConfig::ParentBasedAlwaysOn => parent_based(Sampler::AlwaysOn),
+        SamplerConfig::ParentBasedAlwaysOff => parent_based(Sampler::AlwaysOff),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => parent_based(Sampler::TraceIdRatioBased(*r)),
+        SamplerConfig::Xray(_) if config.aws.lambda.is_some() => parent_based(Sampler::AlwaysOn),
+        SamplerConfig::Xray(xray) => {
+            let (remote, polling) = super::sampling::RemoteSampler::start(xray, resource, aws)
+                .map_err(TelemetryError::Setup)?;
+            return Ok((Sampler::ParentBased(Box::new(remote)), Some(polling)));
+        }
+    };
+    Ok((sampler, None))
 }
 
 /// The SDK's batch processor (its own thread, bounded queue, counted drops)
@@ -231,24 +259,6 @@ pub(super) fn start_server_span(tracer: &SdkTracer, span: SpanBuilder, parent: C
 /// SDK cannot see it: a `Root` without `Parent`, or `Sampled=?`.
 #[derive(Clone, Debug)]
 struct XraySampler(Sampler);
-
-impl XraySampler {
-    fn new(config: SamplerConfig) -> Self {
-        let sampler = match config {
-            SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-            SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-            SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-            SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-            SamplerConfig::ParentBasedAlwaysOff => {
-                Sampler::ParentBased(Box::new(Sampler::AlwaysOff))
-            }
-            SamplerConfig::ParentBasedTraceIdRatio(r) => {
-                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
-            }
-        };
-        Self(sampler)
-    }
-}
 
 impl ShouldSample for XraySampler {
     fn should_sample(
