@@ -146,7 +146,7 @@ pub async fn init(
     // Metric exports take the traces' timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`
     // unless one is set for traces): one client, one timeout.
     let http = ExportClient::new(config.telemetry.traces.otlp.timeout);
-    let tracing = trace::Tracing::new(config, aws, resource.clone(), &http)?;
+    let mut tracing = trace::Tracing::new(config, aws, resource.clone(), &http)?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -170,6 +170,9 @@ pub async fn init(
         .with(otel_layer);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|e| TelemetryError::Setup(e.to_string()))?;
+    if let Some(tracing) = tracing.as_mut() {
+        tracing.start();
+    }
 
     match ecs_metadata {
         Some(Ok(())) => tracing::info!("ecs task metadata loaded"),

@@ -52,7 +52,7 @@ pub(super) struct Tracing {
     provider: SdkTracerProvider,
     flusher: Flusher,
     _reloader: Option<credentials::Reloader>,
-    _sampling: Option<super::sampling::Polling>,
+    sampling: Option<super::sampling::Polling>,
 }
 
 impl Tracing {
@@ -138,8 +138,16 @@ impl Tracing {
             flusher,
             provider,
             _reloader: reloader,
-            _sampling: sampling,
+            sampling,
         }))
+    }
+
+    /// Starts what runs beside the provider (the X-Ray sampler's polling);
+    /// call once logging is installed.
+    pub(super) fn start(&mut self) {
+        if let Some(sampling) = &mut self.sampling {
+            sampling.start();
+        }
     }
 
     pub(super) fn tracer(&self) -> SdkTracer {

@@ -12,6 +12,7 @@ pub mod process;
 pub mod upstream;
 pub mod xray;
 pub mod xray_otlp;
+pub mod xray_sampling;
 
 use std::time::Duration;
 

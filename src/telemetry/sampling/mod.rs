@@ -53,21 +53,34 @@ struct Shared {
 #[derive(Clone, Debug)]
 pub(super) struct RemoteSampler(Arc<Shared>);
 
-/// Stops the polling task (and the credentials reload) when dropped.
+/// The polling task: started once logging is set up, so that its first
+/// failure is not lost; stopped (with the credentials reload) when dropped.
 pub(super) struct Polling {
-    task: tokio::task::JoinHandle<()>,
+    poller: Option<poller::Poller>,
+    task: Option<tokio::task::JoinHandle<()>>,
     _reloader: Option<Reloader>,
+}
+
+impl Polling {
+    /// Spawns the task on the current Tokio runtime; a second call does nothing.
+    pub(super) fn start(&mut self) {
+        if let Some(poller) = self.poller.take() {
+            self.task = Some(tokio::spawn(poller.run()));
+        }
+    }
 }
 
 impl Drop for Polling {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
 impl RemoteSampler {
-    /// Starts polling `config.endpoint` on the current Tokio runtime. An
-    /// X-Ray endpoint (`https://xray.<region>.amazonaws.com`) is signed with
+    /// A sampler fed by polling `config.endpoint` once [`Polling::start`]
+    /// is called. An X-Ray endpoint (`https://xray.<region>.amazonaws.com`) is signed with
     /// the credentials of `aws`; anything else (the awsproxy) is not.
     pub(super) fn start(
         config: &XraySampling,
@@ -99,11 +112,11 @@ impl RemoteSampler {
         let client = XrayClient::new(config.endpoint.clone(), auth, API_TIMEOUT)
             .map_err(|e| format!("cannot build the X-Ray sampling client: {e}"))?;
         let poller = poller::Poller::new(client, shared.clone(), config.polling_interval);
-        let task = tokio::spawn(poller.run());
         Ok((
             Self(shared),
             Polling {
-                task,
+                poller: Some(poller),
+                task: None,
                 _reloader: reloader,
             },
         ))

@@ -28,10 +28,10 @@ const RULES_TTL: Duration = Duration::from_secs(3600);
 const MAX_DOCUMENTS: usize = 25;
 
 pub(super) struct Poller {
-    pub(super) client: XrayClient,
-    pub(super) shared: Arc<Shared>,
-    pub(super) polling_interval: Duration,
-    pub(super) client_id: String,
+    client: XrayClient,
+    shared: Arc<Shared>,
+    polling_interval: Duration,
+    client_id: String,
     random: RandomIdGenerator,
     /// Epoch seconds of the last rules fetched.
     rules_fetched_at: f64,
@@ -95,13 +95,11 @@ impl Poller {
             Ok(records) => {
                 let previous = self.shared.rules.load_full();
                 let set = RuleSet::new(records, previous.as_deref());
-                tracing::debug!(rules = set.rules.len(), "x-ray sampling rules loaded");
+                tracing::info!(rules = set.rules.len(), "x-ray sampling rules loaded");
                 self.shared.rules.store(Some(Arc::new(set)));
                 self.rules_fetched_at = epoch_secs(SystemTime::now());
                 self.rules_ok_at = Some(Instant::now());
-                if std::mem::take(&mut self.failure_logged) {
-                    tracing::info!("x-ray sampling rules loaded again");
-                }
+                self.failure_logged = false;
                 true
             }
             Err(error) => {

@@ -1,0 +1,250 @@
+//! X-Ray centralized sampling end to end: the real binary with
+//! `OTEL_TRACES_SAMPLER=xray` against a double of X-Ray's sampling APIs (as
+//! the collector's `awsproxy` serves them) and the OTLP receiver double.
+//! The fractions are measured over many requests; the statistics the app
+//! reports must add up to what was sent.
+
+mod support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use support::{
+    DEADLINE, TestResult, client,
+    otlp::{ClosedPort, Receiver},
+    process::App,
+    xray_sampling::{Rule, SamplingApi, Totals},
+};
+
+fn env(receiver: &Receiver, endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.http_endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "20".to_owned()),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100000".to_owned()),
+        ("USERS_LATENCY_MS", "0".to_owned()),
+        ("OTEL_TRACES_SAMPLER", "xray".to_owned()),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            format!("endpoint={endpoint},polling_interval=300"),
+        ),
+    ]
+}
+
+/// GETs every path, 16 at a time, each with its headers; all must answer.
+async fn send(app: &App, requests: Vec<(String, Vec<(&'static str, String)>)>) -> TestResult {
+    let http = client();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pending = requests.into_iter();
+    loop {
+        while tasks.len() < 16 {
+            let Some((path, headers)) = pending.next() else {
+                break;
+            };
+            let mut request = http.get(app.url(&path));
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            tasks.spawn(async move { request.send().await.map(|r| r.status().as_u16()) });
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let status = done??;
+        assert!(status == 200 || status == 404, "{status}");
+    }
+    Ok(())
+}
+
+/// Waits (up to a deadline) until the statistics reported add up to `requests`.
+async fn reported(api: &SamplingApi, requests: u64) -> BTreeMap<String, Totals> {
+    let end = tokio::time::Instant::now() + DEADLINE + Duration::from_secs(15);
+    loop {
+        let totals = api.totals();
+        let sum: u64 = totals.values().map(|t| t.requests).sum();
+        if sum >= requests || tokio::time::Instant::now() >= end {
+            return totals;
+        }
+        // Polling the double's state, not synchronising on time.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    let api = SamplingApi::start(vec![
+        Rule {
+            name: "users-30",
+            priority: 10,
+            fixed_rate: 0.3,
+            reservoir_size: 0,
+            url_path: "/api/users/*",
+            http_method: "GET",
+            service_name: "*",
+        },
+        Rule {
+            name: "users-none",
+            priority: 1,
+            fixed_rate: 0.0,
+            reservoir_size: 0,
+            url_path: "/api/users/9*",
+            http_method: "*",
+            service_name: "axum-xray-otel",
+        },
+        Rule {
+            fixed_rate: 1.0,
+            reservoir_size: 0,
+            ..Rule::default_rule()
+        },
+    ])
+    .await?;
+    let mut app = App::start_http(&env(&receiver, &api.endpoint()))?;
+    let loaded = app.wait_for_log(|v| v["message"] == "x-ray sampling rules loaded");
+    assert_eq!(
+        loaded.map(|v| v["rules"].clone()),
+        Some(3.into()),
+        "{:#?}",
+        app.output()
+    );
+
+    let (thirty, none, default): (u32, u32, u32) = (1500, 200, 50);
+    let mut requests: Vec<(String, Vec<(&'static str, String)>)> = Vec::new();
+    requests.extend((0..thirty).map(|i| (format!("/api/users/{}", 1000 + i), vec![])));
+    requests.extend((0..none).map(|i| (format!("/api/users/9{i}"), vec![])));
+    requests.extend((0..default).map(|_| ("/".to_owned(), vec![])));
+    // An incoming decision wins over the rules; an ALB Root without one does not.
+    let decided = |i: u32| format!("Root=1-5759e988-{i:024x};Sampled=1");
+    let alb = |i: u32| format!("Root=1-5759e988-{:024x}", 0xa1b0_0000u32 + i);
+    let traceparent = |i: u32| {
+        format!(
+            "00-{:032x}-00f067aa0ba902b7-01",
+            0x00c0_ffee_0000_u64 + u64::from(i)
+        )
+    };
+    for i in 1..=20u32 {
+        requests.push((
+            format!("/api/users/9{i}"),
+            vec![("x-amzn-trace-id", decided(i))],
+        ));
+        requests.push((
+            format!("/api/users/9{i}"),
+            vec![("traceparent", traceparent(i))],
+        ));
+        requests.push((
+            format!("/api/users/9{i}"),
+            vec![("x-amzn-trace-id", alb(i))],
+        ));
+    }
+    send(&app, requests).await?;
+
+    // Decided by the rules: those sent plus the 20 ALB roots.
+    let by_rules = u64::from(thirty + none + default + 20);
+    let totals = reported(&api, by_rules).await;
+    app.terminate(Duration::from_secs(25));
+    let spans = receiver.drain();
+    let server: Vec<_> = spans.iter().filter(|s| s.is_server()).collect();
+    let count = |pred: &dyn Fn(&str) -> bool| {
+        server
+            .iter()
+            .filter(|s| s.attr("url.path").is_some_and(|p| pred(&p)))
+            .count() as u64
+    };
+    let sampled_thirty = count(&|p| p.starts_with("/api/users/") && !p.starts_with("/api/users/9"));
+    let sampled_none = count(&|p| p.starts_with("/api/users/9"));
+    let sampled_default = count(&|p| p == "/");
+
+    // 450 expected; 5 standard deviations (89) either side.
+    assert!(
+        (450 - 89..=450 + 89).contains(&sampled_thirty),
+        "{sampled_thirty} of {thirty} sampled at a fixed rate of 0.3; reported {totals:?}"
+    );
+    assert_eq!(
+        sampled_default,
+        u64::from(default),
+        "the Default rule samples all"
+    );
+    // Only the 40 whose caller decided: the ALB roots were dropped by the rule.
+    assert_eq!(sampled_none, 40, "the higher-priority rule's rate of 0");
+    let decided_ids: Vec<_> = server
+        .iter()
+        .filter(|s| {
+            s.attr("url.path")
+                .is_some_and(|p| p.starts_with("/api/users/9"))
+        })
+        .filter(|s| s.trace_id().starts_with("5759e988"))
+        .collect();
+    assert_eq!(decided_ids.len(), 20, "X-Ray's Sampled=1 wins");
+
+    let expected = BTreeMap::from([
+        (
+            "Default".to_owned(),
+            Totals {
+                requests: u64::from(default),
+                sampled: u64::from(default),
+                borrowed: 0,
+            },
+        ),
+        (
+            "users-30".to_owned(),
+            Totals {
+                requests: u64::from(thirty),
+                sampled: sampled_thirty,
+                borrowed: 0,
+            },
+        ),
+        (
+            "users-none".to_owned(),
+            Totals {
+                requests: u64::from(none) + 20,
+                sampled: 0,
+                borrowed: 0,
+            },
+        ),
+    ]);
+    assert_eq!(
+        totals, expected,
+        "statistics reported to GetSamplingTargets"
+    );
+    assert_eq!(
+        api.errors(),
+        Vec::<String>::new(),
+        "requests off the API's shapes"
+    );
+    assert_eq!(api.rule_fetches(), 1);
+    assert_eq!(api.client_ids().len(), 1, "one ClientID per process");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_one_a_second_plus_five_percent_when_xray_is_unreachable() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    let closed = ClosedPort::new()?;
+    let endpoint = closed.endpoint();
+    let endpoint = endpoint.trim_end_matches("/v1/traces");
+    let mut app = App::start_http(&env(&receiver, endpoint))?;
+    let warned = app.wait_for_log(|v| {
+        v["level"] == "WARN"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("1 request/s plus 5%"))
+    });
+    assert!(warned.is_some(), "{:#?}", app.output());
+    let n = 400;
+    send(
+        &app,
+        (1..=n)
+            .map(|i| (format!("/api/users/{i}"), vec![]))
+            .collect(),
+    )
+    .await?;
+    app.terminate(Duration::from_secs(25));
+    let sampled = receiver.drain().iter().filter(|s| s.is_server()).count();
+    // 20 expected at 5 %, 5 standard deviations (22) above, plus one a second.
+    assert!((1..=45).contains(&sampled), "{sampled} of {n}");
+    let warnings = app
+        .output()
+        .iter()
+        .filter(|l| l.contains("cannot reach X-Ray"))
+        .count();
+    assert_eq!(warnings, 1, "logged once");
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! A double of X-Ray's two sampling APIs, as the collector's `awsproxy`
+//! serves them: `POST /GetSamplingRules` (paged, one rule a page) and
+//! `POST /SamplingTargets`. Requests are read strictly in the shapes of
+//! botocore's xray service model (unknown or missing fields are a 400, as
+//! X-Ray answers); the statistics received are summed per rule.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// One rule as X-Ray stores it (`SamplingRule`).
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub name: &'static str,
+    pub priority: i64,
+    pub fixed_rate: f64,
+    pub reservoir_size: u64,
+    pub url_path: &'static str,
+    pub http_method: &'static str,
+    pub service_name: &'static str,
+}
+
+impl Rule {
+    /// X-Ray's own `Default` rule: 1 a second, then 5 %.
+    pub fn default_rule() -> Self {
+        Rule {
+            name: "Default",
+            priority: 10000,
+            fixed_rate: 0.05,
+            reservoir_size: 1,
+            url_path: "*",
+            http_method: "*",
+            service_name: "*",
+        }
+    }
+
+    fn record(&self) -> Value {
+        json!({
+            "SamplingRule": {
+                "RuleName": self.name,
+                "RuleARN": format!("arn:aws:xray:eu-west-1:123456789012:sampling-rule/{}", self.name),
+                "ResourceARN": "*",
+                "Priority": self.priority,
+                "FixedRate": self.fixed_rate,
+                "ReservoirSize": self.reservoir_size,
+                "ServiceName": self.service_name,
+                "ServiceType": "*",
+                "Host": "*",
+                "HTTPMethod": self.http_method,
+                "URLPath": self.url_path,
+                "Version": 1,
+                "Attributes": {}
+            },
+            "CreatedAt": 1_700_000_000.0,
+            "ModifiedAt": 1_700_000_000.0
+        })
+    }
+}
+
+/// What one rule's statistics documents added up to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub requests: u64,
+    pub sampled: u64,
+    pub borrowed: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    rules: Vec<Rule>,
+    rule_fetches: u64,
+    target_calls: u64,
+    totals: BTreeMap<String, Totals>,
+    client_ids: Vec<String>,
+    /// Requests that did not follow the API's shapes, or were signed.
+    errors: Vec<String>,
+    /// `ReservoirQuota` to assign per rule name (none: no quota sent).
+    quotas: HashMap<String, u64>,
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Inner>>);
+
+pub struct SamplingApi {
+    addr: SocketAddr,
+    shared: Shared,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for SamplingApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SamplingApi {
+    pub async fn start(rules: Vec<Rule>) -> std::io::Result<Self> {
+        let shared = Shared::default();
+        shared.0.lock().unwrap().rules = rules;
+        let app = Router::new()
+            .route("/GetSamplingRules", post(get_sampling_rules))
+            .route("/SamplingTargets", post(sampling_targets))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// The `endpoint=` of `OTEL_TRACES_SAMPLER_ARG`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_quota(&self, rule: &str, quota: u64) {
+        let mut inner = self.shared.0.lock().unwrap();
+        inner.quotas.insert(rule.to_owned(), quota);
+    }
+
+    pub fn rule_fetches(&self) -> u64 {
+        self.shared.0.lock().unwrap().rule_fetches
+    }
+
+    pub fn target_calls(&self) -> u64 {
+        self.shared.0.lock().unwrap().target_calls
+    }
+
+    pub fn totals(&self) -> BTreeMap<String, Totals> {
+        self.shared.0.lock().unwrap().totals.clone()
+    }
+
+    pub fn client_ids(&self) -> Vec<String> {
+        self.shared.0.lock().unwrap().client_ids.clone()
+    }
+
+    pub fn errors(&self) -> Vec<String> {
+        self.shared.0.lock().unwrap().errors.clone()
+    }
+}
+
+fn invalid(shared: &Shared, problem: String) -> Response {
+    shared.0.lock().unwrap().errors.push(problem.clone());
+    let body = json!({"__type": "InvalidRequestException", "message": problem});
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+/// The awsproxy signs for the app: what reaches it is unsigned.
+fn signed(headers: &HeaderMap) -> bool {
+    headers.contains_key("authorization")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct RulesRequest {
+    next_token: Option<String>,
+}
+
+async fn get_sampling_rules(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if signed(&headers) {
+        return invalid(&shared, "a signed request through the awsproxy".into());
+    }
+    let request: RulesRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return invalid(&shared, format!("GetSamplingRules: {e}")),
+    };
+    let mut inner = shared.0.lock().unwrap();
+    let page: usize = match request.next_token.as_deref() {
+        None => 0,
+        Some(token) => match token.strip_prefix("page-").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                drop(inner);
+                return invalid(&shared, format!("unknown NextToken {token}"));
+            }
+        },
+    };
+    if page == 0 {
+        inner.rule_fetches += 1;
+    }
+    let records: Vec<Value> = inner
+        .rules
+        .iter()
+        .skip(page)
+        .take(1)
+        .map(Rule::record)
+        .collect();
+    let next = (page + 1 < inner.rules.len()).then(|| format!("page-{}", page + 1));
+    Json(json!({"SamplingRuleRecords": records, "NextToken": next})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct TargetsRequest {
+    sampling_statistics_documents: Vec<StatisticsDocument>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct StatisticsDocument {
+    rule_name: String,
+    #[serde(rename = "ClientID")]
+    client_id: String,
+    timestamp: f64,
+    request_count: u64,
+    sampled_count: u64,
+    borrow_count: Option<u64>,
+}
+
+async fn sampling_targets(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if signed(&headers) {
+        return invalid(&shared, "a signed request through the awsproxy".into());
+    }
+    let request: TargetsRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return invalid(&shared, format!("SamplingTargets: {e}")),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let docs = &request.sampling_statistics_documents;
+    if docs.is_empty() || docs.len() > 25 {
+        return invalid(&shared, format!("{} statistics documents", docs.len()));
+    }
+    for doc in docs {
+        let id_ok =
+            doc.client_id.len() == 24 && doc.client_id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !id_ok || (doc.timestamp - now).abs() > 60.0 || doc.sampled_count > doc.request_count {
+            let problem = format!(
+                "statistics for {}: ClientID {}, Timestamp {}, {} sampled of {}",
+                doc.rule_name, doc.client_id, doc.timestamp, doc.sampled_count, doc.request_count
+            );
+            return invalid(&shared, problem);
+        }
+    }
+    let mut inner = shared.0.lock().unwrap();
+    inner.target_calls += 1;
+    let mut targets = Vec::new();
+    for doc in docs {
+        let totals = inner.totals.entry(doc.rule_name.clone()).or_default();
+        totals.requests += doc.request_count;
+        totals.sampled += doc.sampled_count;
+        totals.borrowed += doc.borrow_count.unwrap_or(0);
+        if !inner.client_ids.contains(&doc.client_id) {
+            inner.client_ids.push(doc.client_id.clone());
+        }
+        let Some(rule) = inner.rules.iter().find(|r| r.name == doc.rule_name) else {
+            continue;
+        };
+        let mut target =
+            json!({"RuleName": rule.name, "FixedRate": rule.fixed_rate, "Interval": 1});
+        if let Some(quota) = inner.quotas.get(rule.name) {
+            target["ReservoirQuota"] = json!(quota);
+            target["ReservoirQuotaTTL"] = json!(now + 60.0);
+        }
+        targets.push(target);
+    }
+    Json(json!({
+        "SamplingTargetDocuments": targets,
+        "LastRuleModification": 1_700_000_000.0,
+        "UnprocessedStatistics": []
+    }))
+    .into_response()
+}
