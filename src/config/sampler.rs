@@ -39,6 +39,14 @@ impl Default for XraySampling {
     }
 }
 
+impl XraySampling {
+    /// The region to sign for when the endpoint is X-Ray's own
+    /// (`https://xray.<region>.amazonaws.com`); the awsproxy is not signed.
+    pub fn signing_region(&self) -> Option<String> {
+        super::traces::xray_endpoint_region(&format!("{}/v1/traces", self.endpoint))
+    }
+}
+
 /// At most a day between rule fetches; a rule change would wait longer.
 const MAX_POLLING_SECS: u64 = 86_400;
 
@@ -158,6 +166,17 @@ mod tests {
                 polling_interval: Duration::from_secs(60),
             })
         );
+        let SamplerConfig::Xray(direct) = sampler(&[
+            ("OTEL_TRACES_SAMPLER", "xray"),
+            (
+                "OTEL_TRACES_SAMPLER_ARG",
+                "endpoint=https://xray.eu-west-1.amazonaws.com",
+            ),
+        ]) else {
+            panic!("not xray");
+        };
+        assert_eq!(direct.signing_region().as_deref(), Some("eu-west-1"));
+        assert_eq!(XraySampling::default().signing_region(), None);
         assert_eq!(
             sampler(&[
                 ("OTEL_TRACES_SAMPLER", "xray"),

@@ -32,7 +32,7 @@ use opentelemetry_sdk::{
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::trace::credentials::{CredentialsCache, Reloader};
-use crate::config::{XraySampling, xray_endpoint_region};
+use crate::config::XraySampling;
 use client::{Auth, XrayClient};
 use reservoir::Window;
 use rules::{RuleSet, Service};
@@ -92,8 +92,7 @@ impl RemoteSampler {
             service: service(resource),
             fallback: Window::default(),
         });
-        let (auth, reloader) = match xray_endpoint_region(&format!("{}/v1/traces", config.endpoint))
-        {
+        let (auth, reloader) = match config.signing_region() {
             Some(region) => {
                 let provider = aws.and_then(|aws| aws.credentials_provider()).ok_or(
                     "the xray sampler signs for X-Ray but no AWS configuration was loaded",

@@ -18,6 +18,12 @@ locals {
     OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
     OTEL_METRICS_EXPORTER              = "emf"
   }
+  # X-Ray centralized sampling: rules and quotas through the sidecar's awsproxy,
+  # or from X-Ray itself, signed, without one. var.environment may override both.
+  sampling_environment = {
+    OTEL_TRACES_SAMPLER     = "xray"
+    OTEL_TRACES_SAMPLER_ARG = "endpoint=${local.collector ? "http://localhost:2000" : "https://xray.${local.region}.amazonaws.com"},polling_interval=300"
+  }
 
   # Built from names rather than read from the service resource so the deploy
   # policy does not wait for the service to exist.
@@ -33,7 +39,7 @@ module "app_environment" {
   deployment_environment = var.deployment_environment
   users_table            = try(var.users_table.name, null)
   # Fargate sets AWS_REGION too; spelled out because the binary requires it with USERS_TABLE.
-  overrides = merge(local.trace_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
+  overrides = merge(local.trace_environment, local.sampling_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
 }
 
 module "logs" {
