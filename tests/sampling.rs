@@ -248,3 +248,56 @@ async fn samples_one_a_second_plus_five_percent_when_xray_is_unreachable() -> Te
     assert_eq!(warnings, 1, "logged once");
     Ok(())
 }
+
+/// Without a collector the app calls X-Ray itself, signed. The double stands
+/// in for `xray.eu-west-1.amazonaws.com` as the app's HTTP proxy and has
+/// botocore check every signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_its_calls_to_xray_on_the_direct_path() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    let (key, secret) = ("AKIASAMPLINGTEST", "sampling/secret/key");
+    let api = SamplingApi::start_signed(
+        vec![Rule {
+            fixed_rate: 1.0,
+            reservoir_size: 0,
+            ..Rule::default_rule()
+        }],
+        "eu-west-1",
+        key,
+        secret,
+    )
+    .await?;
+    let mut env = env(&receiver, "http://xray.eu-west-1.amazonaws.com");
+    env.extend([
+        ("HTTP_PROXY", api.endpoint()),
+        ("NO_PROXY", "127.0.0.1,localhost".to_owned()),
+        ("AWS_ACCESS_KEY_ID", key.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", secret.to_owned()),
+        ("AWS_REGION", "eu-west-1".to_owned()),
+    ]);
+    let mut app = App::start_http(&env)?;
+    let loaded = app.wait_for_log(|v| v["message"] == "x-ray sampling rules loaded");
+    assert!(loaded.is_some(), "{:?} {:#?}", api.errors(), app.output());
+    let n = 30;
+    send(
+        &app,
+        (1..=n)
+            .map(|i| (format!("/api/users/{i}"), vec![]))
+            .collect(),
+    )
+    .await?;
+    let totals = reported(&api, n).await;
+    app.terminate(Duration::from_secs(25));
+    let sampled = receiver.drain().iter().filter(|s| s.is_server()).count() as u64;
+    assert_eq!(sampled, n, "the Default rule here samples all");
+    assert_eq!(
+        totals.get("Default"),
+        Some(&Totals {
+            requests: n,
+            sampled: n,
+            borrowed: 0
+        })
+    );
+    assert_eq!(api.errors(), Vec::<String>::new(), "refused requests");
+    Ok(())
+}

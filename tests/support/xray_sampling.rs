@@ -1,8 +1,10 @@
-//! A double of X-Ray's two sampling APIs, as the collector's `awsproxy`
-//! serves them: `POST /GetSamplingRules` (paged, one rule a page) and
-//! `POST /SamplingTargets`. Requests are read strictly in the shapes of
-//! botocore's xray service model (unknown or missing fields are a 400, as
-//! X-Ray answers); the statistics received are summed per rule.
+//! A double of X-Ray's two sampling APIs: `POST /GetSamplingRules` (paged,
+//! one rule a page) and `POST /SamplingTargets`. As the collector's
+//! `awsproxy` it refuses signed requests; as X-Ray itself (reached as an
+//! HTTP proxy for `xray.<region>.amazonaws.com`) every request's SigV4
+//! signature is recomputed by botocore. Requests are read strictly in the
+//! shapes of botocore's xray service model (unknown or missing fields are a
+//! 400, as X-Ray answers); the statistics received are summed per rule.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -14,7 +16,7 @@ use std::{
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -92,7 +94,13 @@ struct Inner {
 }
 
 #[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Inner>>);
+struct Shared(Arc<Mutex<Inner>>, Option<Arc<Signing>>);
+
+/// X-Ray's own check: botocore, and the credentials IAM knows.
+struct Signing {
+    verifier: super::xray_otlp::Verifier,
+    credentials: Value,
+}
 
 pub struct SamplingApi {
     addr: SocketAddr,
@@ -107,8 +115,29 @@ impl Drop for SamplingApi {
 }
 
 impl SamplingApi {
+    /// As the collector's awsproxy: unsigned requests only.
     pub async fn start(rules: Vec<Rule>) -> std::io::Result<Self> {
-        let shared = Shared::default();
+        Self::serve(Shared::default(), rules).await
+    }
+
+    /// As X-Ray: requests signed for `xray` in `region` with this key only.
+    pub async fn start_signed(
+        rules: Vec<Rule>,
+        region: &str,
+        access_key: &str,
+        secret: &str,
+    ) -> std::io::Result<Self> {
+        let signing = Signing {
+            verifier: super::xray_otlp::Verifier::start()?,
+            credentials: json!({
+                "region": region,
+                "keys": { access_key: { "secret": secret, "token": null } }
+            }),
+        };
+        Self::serve(Shared(Arc::default(), Some(Arc::new(signing))), rules).await
+    }
+
+    async fn serve(shared: Shared, rules: Vec<Rule>) -> std::io::Result<Self> {
         shared.0.lock().unwrap().rules = rules;
         let app = Router::new()
             .route("/GetSamplingRules", post(get_sampling_rules))
@@ -122,7 +151,7 @@ impl SamplingApi {
         Ok(Self { addr, shared, task })
     }
 
-    /// The `endpoint=` of `OTEL_TRACES_SAMPLER_ARG`.
+    /// The `endpoint=` of `OTEL_TRACES_SAMPLER_ARG`, or the `HTTP_PROXY` in front of X-Ray.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -159,9 +188,51 @@ fn invalid(shared: &Shared, problem: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-/// The awsproxy signs for the app: what reaches it is unsigned.
-fn signed(headers: &HeaderMap) -> bool {
-    headers.contains_key("authorization")
+/// The awsproxy signs for the app: what reaches it is unsigned. X-Ray
+/// wants a valid signature. `Err` says why a request is refused.
+async fn authorized(
+    shared: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let Some(signing) = shared.1.clone() else {
+        return match headers.contains_key("authorization") {
+            true => Err("a signed request through the awsproxy".into()),
+            false => Ok(()),
+        };
+    };
+    // Through a proxy the request line carries the whole URL.
+    let url = match uri.scheme() {
+        Some(_) => uri.to_string(),
+        None => {
+            let host = headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            format!("http://{host}{uri}")
+        }
+    };
+    let request = json!({
+        "method": method.as_str(),
+        "url": url,
+        "headers": headers
+            .iter()
+            .map(|(k, v)| [k.as_str(), v.to_str().unwrap_or_default()])
+            .collect::<Vec<_>>(),
+        "body": body.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "service": "xray",
+        "region": signing.credentials["region"],
+        "credentials": signing.credentials["keys"],
+    });
+    let verdict = tokio::task::spawn_blocking(move || signing.verifier.verify(&request))
+        .await
+        .map_err(|e| e.to_string())?;
+    match verdict["ok"] == true {
+        true => Ok(()),
+        false => Err(format!("signature refused: {}", verdict["reason"])),
+    }
 }
 
 #[derive(Deserialize)]
@@ -172,11 +243,13 @@ struct RulesRequest {
 
 async fn get_sampling_rules(
     State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if signed(&headers) {
-        return invalid(&shared, "a signed request through the awsproxy".into());
+    if let Err(problem) = authorized(&shared, &method, &uri, &headers, &body).await {
+        return invalid(&shared, problem);
     }
     let request: RulesRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -227,11 +300,13 @@ struct StatisticsDocument {
 
 async fn sampling_targets(
     State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if signed(&headers) {
-        return invalid(&shared, "a signed request through the awsproxy".into());
+    if let Err(problem) = authorized(&shared, &method, &uri, &headers, &body).await {
+        return invalid(&shared, problem);
     }
     let request: TargetsRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
