@@ -9,9 +9,10 @@ mod support;
 use std::{collections::BTreeMap, time::Duration};
 
 use support::{
-    DEADLINE, TestResult, client,
+    DEADLINE, TestResult, XRAY_PARENT, XRAY_ROOT, XRAY_TRACE_HEX, client,
+    lambda_api::{Invocation, Outcome, RuntimeApi, event},
     otlp::{ClosedPort, Receiver},
-    process::App,
+    process::{App, command},
     xray_sampling::{Rule, SamplingApi, Totals},
 };
 
@@ -90,6 +91,16 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
             http_method: "*",
             service_name: "axum-xray-otel",
         },
+        // Borrows one a second until X-Ray assigns a quota (this double assigns none).
+        Rule {
+            name: "users-borrow",
+            priority: 5,
+            fixed_rate: 0.0,
+            reservoir_size: 1,
+            url_path: "/api/users/8*",
+            http_method: "*",
+            service_name: "*",
+        },
         Rule {
             fixed_rate: 1.0,
             reservoir_size: 0,
@@ -101,7 +112,7 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
     let loaded = app.wait_for_log(|v| v["message"] == "x-ray sampling rules loaded");
     assert_eq!(
         loaded.map(|v| v["rules"].clone()),
-        Some(3.into()),
+        Some(4.into()),
         "{:#?}",
         app.output()
     );
@@ -111,6 +122,8 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
     requests.extend((0..thirty).map(|i| (format!("/api/users/{}", 1000 + i), vec![])));
     requests.extend((0..none).map(|i| (format!("/api/users/9{i}"), vec![])));
     requests.extend((0..default).map(|_| ("/".to_owned(), vec![])));
+    let borrow: u32 = 50;
+    requests.extend((0..borrow).map(|i| (format!("/api/users/8{i}"), vec![])));
     // An incoming decision wins over the rules; an ALB Root without one does not.
     let decided = |i: u32| format!("Root=1-5759e988-{i:024x};Sampled=1");
     let alb = |i: u32| format!("Root=1-5759e988-{:024x}", 0xa1b0_0000u32 + i);
@@ -134,10 +147,12 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
             vec![("x-amzn-trace-id", alb(i))],
         ));
     }
+    let started = std::time::Instant::now();
     send(&app, requests).await?;
+    let seconds = started.elapsed().as_secs() + 1;
 
     // Decided by the rules: those sent plus the 20 ALB roots.
-    let by_rules = u64::from(thirty + none + default + 20);
+    let by_rules = u64::from(thirty + none + default + borrow + 20);
     let totals = reported(&api, by_rules).await;
     app.terminate(Duration::from_secs(25));
     let spans = receiver.drain();
@@ -148,7 +163,12 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
             .filter(|s| s.attr("url.path").is_some_and(|p| pred(&p)))
             .count() as u64
     };
-    let sampled_thirty = count(&|p| p.starts_with("/api/users/") && !p.starts_with("/api/users/9"));
+    let sampled_thirty = count(&|p| {
+        p.starts_with("/api/users/")
+            && !p.starts_with("/api/users/9")
+            && !p.starts_with("/api/users/8")
+    });
+    let sampled_borrowed = count(&|p| p.starts_with("/api/users/8"));
     let sampled_none = count(&|p| p.starts_with("/api/users/9"));
     let sampled_default = count(&|p| p == "/");
 
@@ -164,6 +184,11 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
     );
     // Only the 40 whose caller decided: the ALB roots were dropped by the rule.
     assert_eq!(sampled_none, 40, "the higher-priority rule's rate of 0");
+    // One a second at most, in the seconds the requests took.
+    assert!(
+        (1..=seconds).contains(&sampled_borrowed),
+        "{sampled_borrowed} borrowed in {seconds} s"
+    );
     let decided_ids: Vec<_> = server
         .iter()
         .filter(|s| {
@@ -197,6 +222,14 @@ async fn samples_by_xrays_rules_and_reports_what_it_did() -> TestResult {
                 requests: u64::from(none) + 20,
                 sampled: 0,
                 borrowed: 0,
+            },
+        ),
+        (
+            "users-borrow".to_owned(),
+            Totals {
+                requests: u64::from(borrow),
+                sampled: sampled_borrowed,
+                borrowed: sampled_borrowed,
             },
         ),
     ]);
@@ -300,4 +333,50 @@ async fn signs_its_calls_to_xray_on_the_direct_path() -> TestResult {
     );
     assert_eq!(api.errors(), Vec::<String>::new(), "refused requests");
     Ok(())
+}
+
+/// On Lambda the invocation's trace header decides: `xray` polls nothing
+/// there, and a `Sampled=0` invocation stays unsampled whatever the rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_lambda_the_invocation_header_decides_and_nothing_is_polled() -> TestResult {
+    let mut receiver = Receiver::start().await?;
+    let xray = SamplingApi::start(vec![Rule::default_rule()]).await?;
+    let mut runtime = RuntimeApi::start(receiver.counter()).await?;
+    let mut env = runtime.lambda_env();
+    env.extend(env_lambda(&receiver, &xray.endpoint()));
+    let mut app = App::spawn(command(&env))?;
+    for (id, sampled) in [("sampled", 1), ("dropped", 0)] {
+        runtime.push(Invocation {
+            request_id: id.to_owned(),
+            trace_header: Some(format!(
+                "Root={XRAY_ROOT};Parent={XRAY_PARENT};Sampled={sampled}"
+            )),
+            body: event("function-url.json"),
+        });
+        let outcome = runtime.next_outcome().await;
+        assert!(
+            matches!(outcome, Some(Outcome::Response { .. })),
+            "{outcome:?}"
+        );
+    }
+    app.terminate(Duration::from_secs(10));
+    let servers: Vec<_> = receiver
+        .drain()
+        .into_iter()
+        .filter(|s| s.is_server())
+        .map(|s| (s.trace_id(), s.attr("faas.invocation_id")))
+        .collect();
+    assert_eq!(
+        servers,
+        [(XRAY_TRACE_HEX.to_owned(), Some("sampled".to_owned()))]
+    );
+    assert_eq!((xray.rule_fetches(), xray.target_calls()), (0, 0));
+    Ok(())
+}
+
+fn env_lambda(receiver: &Receiver, endpoint: &str) -> Vec<(&'static str, String)> {
+    env(receiver, endpoint)
+        .into_iter()
+        .filter(|(k, _)| *k != "OTEL_BSP_MAX_QUEUE_SIZE")
+        .collect()
 }

@@ -7,7 +7,7 @@
 //! 400, as X-Ray answers); the statistics received are summed per rule.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
@@ -89,8 +89,6 @@ struct Inner {
     client_ids: Vec<String>,
     /// Requests that did not follow the API's shapes, or were signed.
     errors: Vec<String>,
-    /// `ReservoirQuota` to assign per rule name (none: no quota sent).
-    quotas: HashMap<String, u64>,
 }
 
 #[derive(Clone, Default)]
@@ -154,11 +152,6 @@ impl SamplingApi {
     /// The `endpoint=` of `OTEL_TRACES_SAMPLER_ARG`, or the `HTTP_PROXY` in front of X-Ray.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
-    }
-
-    pub fn set_quota(&self, rule: &str, quota: u64) {
-        let mut inner = self.shared.0.lock().unwrap();
-        inner.quotas.insert(rule.to_owned(), quota);
     }
 
     pub fn rule_fetches(&self) -> u64 {
@@ -345,13 +338,8 @@ async fn sampling_targets(
         let Some(rule) = inner.rules.iter().find(|r| r.name == doc.rule_name) else {
             continue;
         };
-        let mut target =
-            json!({"RuleName": rule.name, "FixedRate": rule.fixed_rate, "Interval": 1});
-        if let Some(quota) = inner.quotas.get(rule.name) {
-            target["ReservoirQuota"] = json!(quota);
-            target["ReservoirQuotaTTL"] = json!(now + 60.0);
-        }
-        targets.push(target);
+        // No `ReservoirQuota`: the app keeps borrowing, as before any quota.
+        targets.push(json!({"RuleName": rule.name, "FixedRate": rule.fixed_rate, "Interval": 1}));
     }
     Json(json!({
         "SamplingTargetDocuments": targets,
