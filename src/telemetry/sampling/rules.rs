@@ -72,7 +72,7 @@ struct Request<'a> {
     method: Option<&'a str>,
     original_method: Option<&'a str>,
     path: Option<&'a str>,
-    host: Option<String>,
+    host: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -87,7 +87,7 @@ impl<'a> Request<'a> {
                 semconv::HTTP_REQUEST_METHOD => request.method = value(),
                 semconv::HTTP_REQUEST_METHOD_ORIGINAL => request.original_method = value(),
                 semconv::URL_PATH => request.path = value(),
-                semconv::SERVER_ADDRESS => request.host = Some(kv.value.as_str().into_owned()),
+                semconv::SERVER_ADDRESS => request.host = value(),
                 _ => {}
             }
         }
@@ -137,7 +137,7 @@ impl Rule {
         matches(&self.service_name, Some(&service.name))
             && matches(&self.service_type, service.kind.as_deref())
             && matches(&self.resource_arn, service.arn.as_deref())
-            && matches(&self.host, request.host.as_deref())
+            && matches(&self.host, request.host)
             && matches(&self.http_method, request.method())
             && matches(&self.url_path, request.path)
             && self.attributes.iter().all(|(key, pattern)| {

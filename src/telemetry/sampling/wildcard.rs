@@ -6,36 +6,47 @@ pub(super) fn matches(pattern: &str, text: &str) -> bool {
     if pattern == "*" {
         return true;
     }
+    // Host names, methods and paths are ASCII: no allocation on the request path.
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob(
+            pattern.as_bytes(),
+            text.as_bytes(),
+            u8::eq_ignore_ascii_case,
+        );
+    }
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Greedy with one backtrack point, the last `*` seen: linear in practice,
-    // never exponential.
+    glob(&p, &t, |a, b| {
+        a == b || a.to_lowercase().eq(b.to_lowercase())
+    })
+}
+
+/// Greedy with one backtrack point, the last `*` seen: linear in practice,
+/// never exponential.
+fn glob<T: Copy + From<u8> + PartialEq>(p: &[T], t: &[T], same: impl Fn(&T, &T) -> bool) -> bool {
+    let (star, any) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
+    let mut backtrack: Option<(usize, usize)> = None;
     while ti < t.len() {
         match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
+            Some(c) if *c == star => {
+                backtrack = Some((pi, ti));
                 pi += 1;
             }
-            Some(&c) if c == '?' || same_letter(c, t[ti]) => {
+            Some(c) if *c == any || same(c, &t[ti]) => {
                 pi += 1;
                 ti += 1;
             }
-            _ => match star {
+            _ => match backtrack {
                 Some((sp, st)) => {
                     pi = sp + 1;
                     ti = st + 1;
-                    star = Some((sp, st + 1));
+                    backtrack = Some((sp, st + 1));
                 }
                 None => return false,
             },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
-}
-
-fn same_letter(a: char, b: char) -> bool {
-    a == b || a.to_lowercase().eq(b.to_lowercase())
+    p[pi..].iter().all(|c| *c == star)
 }
 
 #[cfg(test)]
