@@ -202,6 +202,66 @@ fn epoch_secs(time: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::sampling::{client::Auth, reservoir::Take};
+
+    fn answer(json: &str) -> GetSamplingTargetsResult {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn targets_set_quotas_rates_and_the_next_interval() {
+        crate::telemetry::install_crypto_provider();
+        let client = XrayClient::new("http://127.0.0.1:1".into(), Auth::None, TARGETS_INTERVAL);
+        let shared = Arc::new(Shared {
+            rules: Default::default(),
+            service: Default::default(),
+            fallback: Default::default(),
+        });
+        let mut poller = Poller::new(client.unwrap(), shared, Duration::from_secs(300));
+        poller.rules_fetched_at = 1_000.0;
+        let rules: Vec<super::super::client::SamplingRule> = serde_json::from_value(serde_json::json!([
+            {"RuleName": "a", "Priority": 1, "FixedRate": 0.5, "ReservoirSize": 1, "ServiceName": "*",
+             "ServiceType": "*", "Host": "*", "HTTPMethod": "*", "URLPath": "*", "ResourceARN": "*", "Version": 1},
+            {"RuleName": "b", "Priority": 2, "FixedRate": 0.5, "ReservoirSize": 1, "ServiceName": "*",
+             "ServiceType": "*", "Host": "*", "HTTPMethod": "*", "URLPath": "*", "ResourceARN": "*", "Version": 1}
+        ]))
+        .unwrap();
+        let set = RuleSet::new(rules, None);
+        let ttl = epoch_secs(SystemTime::now()) + 60.0;
+        let (interval, changed) = poller.apply(
+            &set,
+            answer(&format!(
+                r#"{{"SamplingTargetDocuments":[
+                {{"RuleName":"a","FixedRate":0.0,"ReservoirQuota":2,"ReservoirQuotaTTL":{ttl},"Interval":7}},
+                {{"RuleName":"b","FixedRate":1.0,"Interval":3}},
+                {{"RuleName":"gone","FixedRate":1.0,"Interval":1}}],
+                "LastRuleModification":999.0,"UnprocessedStatistics":[]}}"#
+            )),
+        );
+        assert_eq!((interval, changed), (Some(Duration::from_secs(3)), false));
+        let now_ms = (epoch_secs(SystemTime::now()) * 1000.0) as u64;
+        let a = set.get("a").unwrap();
+        let takes: Vec<_> = (0..3).map(|_| a.state.reservoir.take(now_ms)).collect();
+        assert_eq!(takes, [Take::Quota, Take::Quota, Take::Empty]);
+        assert!(!by_rule_rate(a), "rate 0 from the target");
+        assert!(
+            by_rule_rate(set.get("b").unwrap()),
+            "rate 1 from the target"
+        );
+        let (_, changed) = poller.apply(
+            &set,
+            answer(r#"{"SamplingTargetDocuments":[],"LastRuleModification":1001.0}"#),
+        );
+        assert!(changed, "rules modified after they were fetched");
+    }
+
+    /// A decision with the reservoir spent, so only the fixed rate speaks.
+    fn by_rule_rate(rule: &super::super::rules::Rule) -> bool {
+        let spent = u64::MAX / 2;
+        rule.state.reservoir.assign(0, spent);
+        let id = RandomIdGenerator::default().new_trace_id();
+        rule.sample(id, 0) == opentelemetry_sdk::trace::SamplingDecision::RecordAndSample
+    }
 
     #[test]
     fn client_ids_are_24_hex_digits() {
