@@ -19,17 +19,23 @@ pub mod trace;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-use crate::config::{Config, Target, TracesAuth};
+use crate::config::{Config, SamplerConfig, Target, TracesAuth};
 
 pub use client::{SdkClient, Settings, client};
 pub use trace::TraceInterceptor;
 
 /// Whether anything this configuration turns on calls AWS: the users table,
-/// the events queue, or span export signed for X-Ray.
+/// the events queue, span export signed for X-Ray, or X-Ray's sampling APIs
+/// called directly (not on Lambda, where the sampler polls nothing).
 pub fn is_needed(config: &Config) -> bool {
+    let signed_sampling = match &config.telemetry.traces.sampler {
+        SamplerConfig::Xray(xray) => config.aws.lambda.is_none() && xray.signing_region().is_some(),
+        _ => false,
+    };
     config.aws.users_table.is_some()
         || config.aws.events_queue_url.is_some()
         || matches!(config.telemetry.traces.otlp.auth, TracesAuth::SigV4 { .. })
+        || signed_sampling
 }
 
 /// Loads the AWS SDK's shared configuration (region, credentials chain,

@@ -15,6 +15,7 @@ pub mod metrics;
 mod otlp;
 mod reader;
 pub mod routes;
+pub mod sampler;
 pub mod server;
 pub mod telemetry;
 pub mod traces;
@@ -33,7 +34,8 @@ pub use routes::Routes;
 pub use server::Server;
 pub use telemetry::{LogFormat, Propagator, Telemetry};
 pub use traces::{
-    OtlpTraces, SamplerConfig, SpanBatch, Traces, TracesAuth, TracesExporter, xray_endpoint_region,
+    OtlpTraces, SamplerConfig, SpanBatch, Traces, TracesAuth, TracesExporter, XraySampling,
+    xray_endpoint_region,
 };
 
 use reader::Reader;

@@ -3,9 +3,11 @@
 
 use std::{net::SocketAddr, time::Duration};
 
+pub use super::sampler::{SamplerConfig, XraySampling};
 use super::{
     otlp::{self, Headers, OtlpProtocol},
     reader::Reader,
+    sampler,
     vars::*,
 };
 
@@ -65,16 +67,6 @@ pub struct SpanBatch {
     pub schedule_delay: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum SamplerConfig {
-    AlwaysOn,
-    AlwaysOff,
-    TraceIdRatio(f64),
-    ParentBasedAlwaysOn,
-    ParentBasedAlwaysOff,
-    ParentBasedTraceIdRatio(f64),
-}
-
 impl Traces {
     pub(super) fn read(r: &mut Reader<'_>, general_protocol: OtlpProtocol) -> Self {
         let exporter = r.choice(
@@ -97,7 +89,7 @@ impl Traces {
             otlp: OtlpTraces::read(r, general_protocol),
             batch: SpanBatch::read(r),
             xray_daemon: read_xray_daemon(r),
-            sampler: read_sampler(r),
+            sampler: sampler::read(r),
         }
     }
 }
@@ -219,43 +211,6 @@ pub fn xray_endpoint_region(endpoint: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     valid.then(|| region.to_owned())
-}
-
-fn read_sampler(r: &mut Reader<'_>) -> SamplerConfig {
-    let name = r.choice(
-        OTEL_TRACES_SAMPLER,
-        "parentbased_always_on",
-        &[
-            ("always_on", "always_on"),
-            ("always_off", "always_off"),
-            ("traceidratio", "traceidratio"),
-            ("parentbased_always_on", "parentbased_always_on"),
-            ("parentbased_always_off", "parentbased_always_off"),
-            ("parentbased_traceidratio", "parentbased_traceidratio"),
-        ],
-    );
-    // Read only for the samplers that take it, as the specification says.
-    let read_ratio = |r: &mut Reader<'_>| match r.get(OTEL_TRACES_SAMPLER_ARG) {
-        None => 1.0,
-        Some(raw) => match raw.parse::<f64>() {
-            Ok(v) if (0.0..=1.0).contains(&v) => v,
-            _ => {
-                r.fail(
-                    OTEL_TRACES_SAMPLER_ARG,
-                    format!("'{raw}' is not a number from 0.0 to 1.0"),
-                );
-                1.0
-            }
-        },
-    };
-    match name {
-        "always_on" => SamplerConfig::AlwaysOn,
-        "always_off" => SamplerConfig::AlwaysOff,
-        "traceidratio" => SamplerConfig::TraceIdRatio(read_ratio(r)),
-        "parentbased_always_off" => SamplerConfig::ParentBasedAlwaysOff,
-        "parentbased_traceidratio" => SamplerConfig::ParentBasedTraceIdRatio(read_ratio(r)),
-        _ => SamplerConfig::ParentBasedAlwaysOn,
-    }
 }
 
 #[cfg(test)]

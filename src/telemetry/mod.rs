@@ -14,6 +14,7 @@ mod logs;
 pub mod metrics;
 pub mod propagation;
 mod resource;
+mod sampling;
 mod trace;
 
 use std::time::{Duration, Instant};
@@ -149,7 +150,8 @@ pub async fn init(
     // unless one is set for traces): one client, one timeout.
     let http = ExportClient::new(config.telemetry.traces.otlp.timeout);
     let late_metrics = metrics::LateMetrics::default();
-    let tracing = trace::Tracing::new(config, aws, resource.clone(), &http, late_metrics.clone())?;
+    let mut tracing =
+        trace::Tracing::new(config, aws, resource.clone(), &http, late_metrics.clone())?;
     let otel_layer = tracing.as_ref().map(|t| {
         tracing_opentelemetry::layer()
             .with_tracer(t.tracer())
@@ -173,6 +175,9 @@ pub async fn init(
         .with(otel_layer);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|e| TelemetryError::Setup(e.to_string()))?;
+    if let Some(tracing) = tracing.as_mut() {
+        tracing.start();
+    }
 
     match ecs_metadata {
         Some(Ok(())) => tracing::info!("ecs task metadata loaded"),

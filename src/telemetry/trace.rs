@@ -31,9 +31,9 @@ use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExpor
 mod cause;
 mod console;
 mod counted;
-mod credentials;
+pub(super) mod credentials;
 mod guarded;
-mod sigv4;
+pub(super) mod sigv4;
 mod udp;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +55,7 @@ pub(super) struct Tracing {
     flusher: Flusher,
     counts: Arc<counted::SpanCounts>,
     _reloader: Option<credentials::Reloader>,
+    sampling: Option<super::sampling::Polling>,
 }
 
 impl Tracing {
@@ -136,10 +137,11 @@ impl Tracing {
                 batch(config, exporter, reporter(Some(endpoint)))
             }
         };
+        let (sampler, sampling) = sampler(config, &resource, aws)?;
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_id_generator(RootAwareIds::default())
-            .with_sampler(XraySampler::new(t.sampler))
+            .with_sampler(XraySampler(sampler))
             .with_resource(resource)
             .build();
         let flushing = provider.clone();
@@ -154,7 +156,16 @@ impl Tracing {
             provider,
             counts,
             _reloader: reloader,
+            sampling,
         }))
+    }
+
+    /// Starts what runs beside the provider (the X-Ray sampler's polling);
+    /// call once logging is installed.
+    pub(super) fn start(&mut self) {
+        if let Some(sampling) = &mut self.sampling {
+            sampling.start();
+        }
     }
 
     pub(super) fn tracer(&self) -> SdkTracer {
@@ -186,6 +197,31 @@ impl Tracing {
         }
         Ok(result?)
     }
+}
+
+/// The configured sampler, and the X-Ray polling task when it is `xray`.
+/// On Lambda the invocation's header decides, so `xray` polls nothing there.
+fn sampler(
+    config: &Config,
+    resource: &Resource,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<(Sampler, Option<super::sampling::Polling>), TelemetryError> {
+    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
+    let sampler = match &config.telemetry.traces.sampler {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(*r),
+        SamplerConfig::ParentBasedAlwaysOn => parent_based(Sampler::AlwaysOn),
+        SamplerConfig::ParentBasedAlwaysOff => parent_based(Sampler::AlwaysOff),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => parent_based(Sampler::TraceIdRatioBased(*r)),
+        SamplerConfig::Xray(_) if config.aws.lambda.is_some() => parent_based(Sampler::AlwaysOn),
+        SamplerConfig::Xray(xray) => {
+            let (remote, polling) = super::sampling::RemoteSampler::start(xray, resource, aws)
+                .map_err(TelemetryError::Setup)?;
+            return Ok((Sampler::ParentBased(Box::new(remote)), Some(polling)));
+        }
+    };
+    Ok((sampler, None))
 }
 
 /// The SDK's batch processor (its own thread, bounded queue, counted drops)
@@ -268,24 +304,6 @@ pub(super) fn start_server_span(tracer: &SdkTracer, span: SpanBuilder, parent: C
 /// SDK cannot see it: a `Root` without `Parent`, or `Sampled=?`.
 #[derive(Clone, Debug)]
 struct XraySampler(Sampler);
-
-impl XraySampler {
-    fn new(config: SamplerConfig) -> Self {
-        let sampler = match config {
-            SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-            SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-            SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-            SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-            SamplerConfig::ParentBasedAlwaysOff => {
-                Sampler::ParentBased(Box::new(Sampler::AlwaysOff))
-            }
-            SamplerConfig::ParentBasedTraceIdRatio(r) => {
-                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
-            }
-        };
-        Self(sampler)
-    }
-}
 
 impl ShouldSample for XraySampler {
     fn should_sample(

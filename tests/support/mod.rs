@@ -14,6 +14,7 @@ pub mod process;
 pub mod upstream;
 pub mod xray;
 pub mod xray_otlp;
+pub mod xray_sampling;
 pub mod xray_udp;
 
 use std::time::Duration;

@@ -256,13 +256,13 @@ fn error(status: StatusCode, message: &str) -> (StatusCode, String) {
 }
 
 /// botocore's signer in a Python child process, one JSON line each way.
-struct Verifier {
+pub struct Verifier {
     child: Mutex<Child>,
     io: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
 }
 
 impl Verifier {
-    fn start() -> std::io::Result<Self> {
+    pub fn start() -> std::io::Result<Self> {
         let root = env!("CARGO_MANIFEST_DIR");
         // The pinned, cached tools venv (botocore is in tests/tools.txt).
         let tools = Command::new("bash")
@@ -287,7 +287,8 @@ impl Verifier {
         })
     }
 
-    fn verify(&self, request: &Value) -> Value {
+    /// The verdict of `sigv4_verify.py` on one request (its JSON shape).
+    pub fn verify(&self, request: &Value) -> Value {
         let mut io = self.io.lock().unwrap();
         let (stdin, stdout) = &mut *io;
         let mut line = String::new();

@@ -85,8 +85,9 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 # Task role: what the containers themselves call. With the sidecar the
-# collector exports spans to X-Ray, fetches sampling rules and writes metrics
-# (EMF); with direct export the app puts spans on the X-Ray OTLP endpoint; the
+# collector exports spans to X-Ray, fetches sampling rules and quotas for the
+# app (awsproxy) and writes metrics (EMF); with direct export the app puts
+# spans on the X-Ray OTLP endpoint and fetches its sampling rules itself; the
 # app reads and writes its users table.
 resource "aws_iam_role" "task" {
   name_prefix        = substr("${var.name}-task-", 0, 38)
@@ -111,14 +112,15 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # The app's xray sampler, through the awsproxy or straight to X-Ray: the
+  # two calls it makes (no statistic summaries: nothing here reads them).
   dynamic "statement" {
-    for_each = local.collector ? [1] : []
+    for_each = module.app_environment.variables["OTEL_TRACES_SAMPLER"] == "xray" ? [1] : []
 
     content {
       sid = "XRaySampling"
       actions = [
         "xray:GetSamplingRules",
-        "xray:GetSamplingStatisticSummaries",
         "xray:GetSamplingTargets",
       ]
       resources = ["*"]

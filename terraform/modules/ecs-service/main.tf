@@ -18,6 +18,12 @@ locals {
     OTEL_EXPORTER_OTLP_COMPRESSION     = "gzip"
     OTEL_METRICS_EXPORTER              = "emf"
   }
+  # X-Ray centralized sampling: rules and quotas through the sidecar's awsproxy,
+  # or from X-Ray itself, signed, without one. var.environment may override both.
+  sampling_environment = {
+    OTEL_TRACES_SAMPLER     = "xray"
+    OTEL_TRACES_SAMPLER_ARG = "endpoint=${local.collector ? "http://localhost:2000" : "https://xray.${local.region}.amazonaws.com"},polling_interval=300"
+  }
 
   serve_environment = {
     IDLE_TIMEOUT_SECS      = tostring(var.idle_timeout_secs)
@@ -44,7 +50,7 @@ module "app_environment" {
   users_table            = try(var.users_table.name, null)
   events_queue_url       = try(var.events_queue.url, null)
   # Fargate sets AWS_REGION too; spelled out because the binary requires it with USERS_TABLE.
-  overrides = merge(local.trace_environment, local.serve_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
+  overrides = merge(local.trace_environment, local.serve_environment, local.sampling_environment, var.environment, { PORT = tostring(var.container_port), AWS_REGION = local.region })
 }
 
 module "logs" {
