@@ -33,6 +33,8 @@ mod console;
 mod counted;
 pub(super) mod credentials;
 mod guarded;
+#[cfg_attr(not(test), allow(dead_code))]
+mod remote;
 pub(super) mod sigv4;
 mod udp;
 
