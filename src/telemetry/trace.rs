@@ -28,12 +28,12 @@ use opentelemetry_sdk::{
 use super::{flush::Flusher, metrics::LateMetrics, propagation::IncomingRoot};
 use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
 
+mod appsignals;
 mod cause;
 mod console;
 mod counted;
 pub(super) mod credentials;
 mod guarded;
-#[cfg_attr(not(test), allow(dead_code))]
 mod remote;
 pub(super) mod sigv4;
 mod udp;
@@ -239,9 +239,12 @@ fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
         .with_scheduled_delay(config.telemetry.traces.batch.schedule_delay)
         .build();
     let counts = reporter.counts();
-    let processor = BatchSpanProcessor::builder(guarded::Guarded::new(exporter, reporter))
-        .with_batch_config(sizes)
-        .build();
+    let processor = BatchSpanProcessor::builder(guarded::Guarded::new(
+        appsignals::AppSignals::new(exporter),
+        reporter,
+    ))
+    .with_batch_config(sizes)
+    .build();
     counted::Bounded::new(processor, config.telemetry.traces.batch.queue_size, counts)
 }
 

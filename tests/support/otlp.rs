@@ -171,6 +171,10 @@ pub const SPAN_ATTRIBUTES: &[(&str, Kind)] = &[
     ("db.connection_string", Kind::Str),
     // The `/api/database` handler's own span (src/app/routes/database.rs).
     ("limit", Kind::Int),
+    // Application Signals, added at export (src/telemetry/trace/appsignals.rs).
+    ("aws.span.kind", Kind::Str),
+    ("aws.remote.service", Kind::Str),
+    ("aws.remote.operation", Kind::Str),
     // AWS SDK calls (src/aws/trace.rs).
     ("rpc.system", Kind::Str),
     ("rpc.service", Kind::Str),
