@@ -173,6 +173,9 @@ pub const SPAN_ATTRIBUTES: &[(&str, Kind)] = &[
     ("limit", Kind::Int),
     // Application Signals, added at export (src/telemetry/trace/appsignals.rs).
     ("aws.span.kind", Kind::Str),
+    ("aws.local.service", Kind::Str),
+    ("aws.local.operation", Kind::Str),
+    ("aws.local.environment", Kind::Str),
     ("aws.remote.service", Kind::Str),
     ("aws.remote.operation", Kind::Str),
     // AWS SDK calls (src/aws/trace.rs).

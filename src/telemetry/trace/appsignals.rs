@@ -16,6 +16,8 @@ use super::remote;
 
 pub(crate) struct AppSignals<E> {
     inner: E,
+    /// `aws.local.service` and `aws.local.environment`, from the resource.
+    local: Vec<KeyValue>,
 }
 
 impl<E> std::fmt::Debug for AppSignals<E> {
@@ -26,14 +28,23 @@ impl<E> std::fmt::Debug for AppSignals<E> {
 
 impl<E> AppSignals<E> {
     pub(crate) fn new(inner: E) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            local: Vec::new(),
+        }
     }
 }
 
 impl<E: SpanExporter> SpanExporter for AppSignals<E> {
     async fn export(&self, mut batch: Vec<SpanData>) -> OTelSdkResult {
         for span in &mut batch {
-            annotate(&span.span_kind, &mut span.attributes);
+            if annotate(&span.span_kind, &mut span.attributes) {
+                add_missing(&mut span.attributes, &self.local);
+                if matches!(span.span_kind, SpanKind::Server) {
+                    let name = KeyValue::new("aws.local.operation", span.name.clone());
+                    add_missing(&mut span.attributes, &[name]);
+                }
+            }
         }
         self.inner.export(batch).await
     }
@@ -47,18 +58,60 @@ impl<E: SpanExporter> SpanExporter for AppSignals<E> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
+        self.local = local(resource);
         self.inner.set_resource(resource);
     }
 }
 
-/// Adds what a span of this kind lacks; a value already there is kept.
-fn annotate(kind: &SpanKind, attributes: &mut Vec<KeyValue>) {
+/// The service and its environment as ADOT names them: the resource's
+/// deployment environment, else `ecs:<cluster>`, `lambda:default` or
+/// `generic:default` by platform.
+fn local(resource: &Resource) -> Vec<KeyValue> {
+    let get = |key: &'static str| resource.get(&opentelemetry::Key::from_static_str(key));
+    let service = get("service.name")
+        .map_or_else(|| "UnknownService".to_owned(), |v| v.as_str().into_owned());
+    let environment = get("deployment.environment.name")
+        .or_else(|| get("deployment.environment"))
+        .map(|v| v.as_str().into_owned())
+        .unwrap_or_else(|| {
+            match get("cloud.platform")
+                .map(|v| v.as_str().into_owned())
+                .as_deref()
+            {
+                Some("aws_ecs") => {
+                    let cluster = get("aws.ecs.cluster.arn")
+                        .map(|v| v.as_str().rsplit('/').next().unwrap_or_default().to_owned())
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| "default".to_owned());
+                    format!("ecs:{cluster}")
+                }
+                Some("aws_lambda") => "lambda:default".to_owned(),
+                _ => "generic:default".to_owned(),
+            }
+        });
+    vec![
+        KeyValue::new("aws.local.service", service),
+        KeyValue::new("aws.local.environment", environment),
+    ]
+}
+
+fn add_missing(attributes: &mut Vec<KeyValue>, extra: &[KeyValue]) {
+    for kv in extra {
+        if !attributes.iter().any(|a| a.key == kv.key) {
+            attributes.push(kv.clone());
+        }
+    }
+}
+
+/// Adds what a span of this kind lacks (a value already there is kept);
+/// false for kinds Application Signals does not read.
+fn annotate(kind: &SpanKind, attributes: &mut Vec<KeyValue>) -> bool {
     let has =
         |attributes: &[KeyValue], key: &str| attributes.iter().any(|kv| kv.key.as_str() == key);
     let span_kind = match kind {
         SpanKind::Server => "LOCAL_ROOT",
         SpanKind::Client => "CLIENT",
-        _ => return,
+        _ => return false,
     };
     if !has(attributes, "aws.span.kind") {
         attributes.push(KeyValue::new("aws.span.kind", span_kind));
@@ -72,6 +125,7 @@ fn annotate(kind: &SpanKind, attributes: &mut Vec<KeyValue>) {
             attributes.push(KeyValue::new("aws.remote.operation", operation));
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -83,6 +137,30 @@ mod tests {
             .iter()
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.as_str().into_owned())
+    }
+
+    #[test]
+    fn environment_is_the_deployment_else_the_platform() {
+        let env = |pairs: &[(&'static str, &'static str)]| {
+            let resource = Resource::builder_empty()
+                .with_attributes(pairs.iter().map(|(k, v)| KeyValue::new(*k, *v)))
+                .build();
+            value(&local(&resource), "aws.local.environment")
+        };
+        assert_eq!(
+            env(&[("deployment.environment.name", "prod")]).as_deref(),
+            Some("prod")
+        );
+        let ecs = [
+            ("cloud.platform", "aws_ecs"),
+            ("aws.ecs.cluster.arn", "arn:aws:ecs:eu-west-1:1:cluster/web"),
+        ];
+        assert_eq!(env(&ecs).as_deref(), Some("ecs:web"));
+        assert_eq!(
+            env(&[("cloud.platform", "aws_lambda")]).as_deref(),
+            Some("lambda:default")
+        );
+        assert_eq!(env(&[]).as_deref(), Some("generic:default"));
     }
 
     #[test]
