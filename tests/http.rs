@@ -89,6 +89,19 @@ async fn propagates_incoming_xray_header() -> TestResult {
         server.attr("user_agent.original").as_deref(),
         Some("probe/1.0")
     );
+    assert_eq!(server.attr("aws.span.kind").as_deref(), Some("LOCAL_ROOT"));
+    assert_eq!(
+        server.attr("aws.local.operation").as_deref(),
+        Some(server.span.name.as_str())
+    );
+    assert_eq!(
+        server.attr("aws.local.environment").as_deref(),
+        Some("generic:default")
+    );
+    assert_eq!(
+        server.attr("aws.local.service"),
+        server.resource_attr("service.name")
+    );
     let lookup = spans
         .iter()
         .find(|s| s.span.name == "SELECT users")
