@@ -120,6 +120,15 @@ async fn invocations_nest_under_the_function_segment_and_flush_before_next() -> 
     );
     assert_eq!(first.span.name, "GET /api/users/{id}");
     assert_eq!(first.attr("faas.trigger").as_deref(), Some("http"));
+    assert_eq!(first.attr("aws.span.kind").as_deref(), Some("LOCAL_ROOT"));
+    assert_eq!(
+        first.attr("aws.local.operation").as_deref(),
+        Some("GET /api/users/{id}")
+    );
+    assert_eq!(
+        first.attr("aws.local.environment").as_deref(),
+        Some("lambda:default")
+    );
     assert_eq!(first.attr("faas.invocation_id").as_deref(), Some("req-1"));
     assert_eq!(first.attr("faas.coldstart").as_deref(), Some("true"));
     assert_eq!(first.attr("http.route").as_deref(), Some("/api/users/{id}"));
