@@ -29,6 +29,7 @@ use super::{flush::Flusher, metrics::LateMetrics, propagation::IncomingRoot};
 use crate::config::{Config, OtlpProtocol, SamplerConfig, TracesAuth, TracesExporter};
 
 mod appsignals;
+mod capped;
 mod cause;
 mod console;
 mod counted;
@@ -240,7 +241,7 @@ fn batch<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
         .build();
     let counts = reporter.counts();
     let processor = BatchSpanProcessor::builder(guarded::Guarded::new(
-        appsignals::AppSignals::new(exporter),
+        appsignals::AppSignals::new(capped::Capped::new(exporter)),
         reporter,
     ))
     .with_batch_config(sizes)
