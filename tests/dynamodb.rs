@@ -14,8 +14,8 @@ use opentelemetry_proto::tonic::{
 };
 use serde_json::{Value, json};
 use support::{
-    TestResult, XRAY_PARENT, XRAY_ROOT, XRAY_TRACE_HEX,
-    aws_proxy::{AwsProxy, Mode},
+    TestResult, XRAY_PARENT, XRAY_ROOT,
+    aws_proxy::{AwsProxy, Mode, assert_lambda_call_traced},
     client,
     dynamodb::{DynamoDbLocal, REGION, TABLE, aws_env, seed},
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
@@ -476,37 +476,7 @@ async fn lambda_invocations_read_dynamodb_under_the_function_segment() -> TestRe
         json!({"id": 7, "name": "User 7", "email": "user7@example.com"})
     );
 
-    let mut spans = Vec::new();
-    while spans.len() < 2 {
-        spans.push(
-            receiver
-                .next()
-                .await
-                .expect("spans flushed after the invocation"),
-        );
-    }
-    let client_span = spans
-        .iter()
-        .find(|s| s.span.name == "DynamoDB.GetItem")
-        .expect("client span");
-    let server_span = spans.iter().find(|s| s.is_server()).expect("server span");
-    assert_eq!(
-        server_span.parent_id(),
-        XRAY_PARENT,
-        "the function segment is the parent"
-    );
-    assert_eq!(client_span.parent_id(), server_span.span_id());
-    assert_eq!(client_span.trace_id(), XRAY_TRACE_HEX);
-    let records = proxy.records();
-    assert_eq!(records.len(), 1);
-    // Ours, not the SDK's copy of the invocation's header (Parent = the function).
-    assert_eq!(
-        records[0].trace_header,
-        Some(format!(
-            "Root={XRAY_ROOT};Parent={};Sampled=1",
-            client_span.span_id()
-        ))
-    );
+    assert_lambda_call_traced(&mut receiver, &proxy, "DynamoDB.GetItem").await;
     Ok(())
 }
 

@@ -15,8 +15,8 @@ use opentelemetry_proto::tonic::{
 };
 use serde_json::{Value, json};
 use support::{
-    TestResult, XRAY_PARENT, XRAY_ROOT, XRAY_TRACE_HEX,
-    aws_proxy::{AwsProxy, Mode},
+    TestResult, XRAY_PARENT, XRAY_ROOT,
+    aws_proxy::{AwsProxy, Mode, assert_lambda_call_traced},
     client,
     lambda_api::{Invocation, Outcome, RuntimeApi, event},
     moto::Moto,
@@ -249,36 +249,6 @@ async fn lambda_invocations_send_events_under_the_function_segment() -> TestResu
         [r#"{"id":8,"type":"signup"}"#]
     );
 
-    let mut spans = Vec::new();
-    while spans.len() < 2 {
-        spans.push(
-            receiver
-                .next()
-                .await
-                .expect("spans flushed after the invocation"),
-        );
-    }
-    let call = spans
-        .iter()
-        .find(|s| s.span.name == "SQS.SendMessage")
-        .expect("client span");
-    let server = spans.iter().find(|s| s.is_server()).expect("server span");
-    assert_eq!(
-        server.parent_id(),
-        XRAY_PARENT,
-        "the function segment is the parent"
-    );
-    assert_eq!(call.parent_id(), server.span_id());
-    assert_eq!(call.trace_id(), XRAY_TRACE_HEX);
-    let records = proxy.records();
-    assert_eq!(records.len(), 1);
-    // Ours, not the SDK's copy of the invocation's header (Parent = the function).
-    assert_eq!(
-        records[0].trace_header,
-        Some(format!(
-            "Root={XRAY_ROOT};Parent={};Sampled=1",
-            call.span_id()
-        ))
-    );
+    assert_lambda_call_traced(&mut receiver, &proxy, "SQS.SendMessage").await;
     Ok(())
 }

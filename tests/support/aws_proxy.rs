@@ -160,3 +160,48 @@ async fn forward(
     let bytes = answer.bytes().await.expect("upstream body");
     response.body(Body::from(bytes)).unwrap()
 }
+
+/// On the Lambda target, after one invocation that made one AWS call: the
+/// call's CLIENT span (`name`) sits under the request's SERVER span, itself
+/// under the function segment, and the header the service received names
+/// that CLIENT span as `Parent` (ours, not the SDK's copy of the
+/// invocation's header). Returns the CLIENT span.
+pub async fn assert_lambda_call_traced(
+    receiver: &mut super::otlp::Receiver,
+    proxy: &AwsProxy,
+    name: &str,
+) -> super::otlp::Received {
+    let mut spans = Vec::new();
+    while spans.len() < 2 {
+        spans.push(
+            receiver
+                .next()
+                .await
+                .expect("spans flushed after the invocation"),
+        );
+    }
+    let call = spans
+        .iter()
+        .find(|s| s.span.name == name)
+        .expect("client span")
+        .clone();
+    let server = spans.iter().find(|s| s.is_server()).expect("server span");
+    assert_eq!(
+        server.parent_id(),
+        super::XRAY_PARENT,
+        "the function segment is the parent"
+    );
+    assert_eq!(call.parent_id(), server.span_id());
+    assert_eq!(call.trace_id(), super::XRAY_TRACE_HEX);
+    let records = proxy.records();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].trace_header,
+        Some(format!(
+            "Root={};Parent={};Sampled=1",
+            super::XRAY_ROOT,
+            call.span_id()
+        ))
+    );
+    call
+}

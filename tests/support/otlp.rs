@@ -248,6 +248,24 @@ pub fn type_violations(span: &ProtoSpan, resource: &[KeyValue]) -> Vec<String> {
     out
 }
 
+/// Every span of an export request, each with its resource's attributes.
+pub fn spans_of(request: ExportTraceServiceRequest) -> Vec<Received> {
+    let mut out = Vec::new();
+    for resource_spans in request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .map(|r: Resource| r.attributes)
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            out.extend(scope.spans.into_iter().map(|span| Received {
+                span,
+                resource: resource.clone(),
+            }));
+        }
+    }
+    out
+}
+
 /// What the receiver does with an export request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -276,24 +294,13 @@ impl Shared {
             2 => std::future::pending::<()>().await,
             _ => {}
         }
-        for resource_spans in request.resource_spans {
-            let resource = resource_spans
-                .resource
-                .map(|r: Resource| r.attributes)
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                for span in scope.spans {
-                    self.violations
-                        .lock()
-                        .unwrap()
-                        .extend(type_violations(&span, &resource));
-                    self.spans.fetch_add(1, Ordering::SeqCst);
-                    let _ = self.tx.send(Received {
-                        span,
-                        resource: resource.clone(),
-                    });
-                }
-            }
+        for received in spans_of(request) {
+            self.violations
+                .lock()
+                .unwrap()
+                .extend(type_violations(&received.span, &received.resource));
+            self.spans.fetch_add(1, Ordering::SeqCst);
+            let _ = self.tx.send(received);
         }
         Some(())
     }

@@ -19,7 +19,7 @@ use tokio::{
     sync::{Notify, mpsc},
 };
 
-use super::otlp::{Received, type_violations};
+use super::otlp::{Received, spans_of, type_violations};
 
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
@@ -159,24 +159,13 @@ impl Shared {
     }
 
     fn take(&self, request: ExportTraceServiceRequest) {
-        for resource_spans in request.resource_spans {
-            let resource = resource_spans
-                .resource
-                .map(|r| r.attributes)
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                for span in scope.spans {
-                    self.problems
-                        .lock()
-                        .unwrap()
-                        .extend(type_violations(&span, &resource));
-                    self.spans.fetch_add(1, Ordering::SeqCst);
-                    let _ = self.tx.send(Received {
-                        span,
-                        resource: resource.clone(),
-                    });
-                }
-            }
+        for received in spans_of(request) {
+            self.problems
+                .lock()
+                .unwrap()
+                .extend(type_violations(&received.span, &received.resource));
+            self.spans.fetch_add(1, Ordering::SeqCst);
+            let _ = self.tx.send(received);
         }
     }
 }
